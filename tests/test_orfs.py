@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+from Bio.Seq import Seq
+
+from tis_transformer.orfs import TABLE_COLUMNS, Orf, Site, find_orf, find_orfs, site_table
+from tis_transformer.tokens import decode, encode
+
+# 1-based: C1 C2 A3 T4 G5 G6 C7 C8 T9 A10 A11 G12 G13
+# The ATG at 3 reads ATG GCC TAA: two codons, then the stop ending at 11.
+TRANSCRIPT = encode("CCATGGCCTAAGG")
+
+
+def test_known_orf_with_stop():
+    assert find_orf(TRANSCRIPT, 2) == Orf("ATG", 11, 9, 2, True, "MA")
+
+
+def test_non_atg_start_is_translated_as_read():
+    assert find_orf(TRANSCRIPT, 5) == Orf("GCC", 11, 6, 1, True, "A")
+
+
+def test_no_stop_ends_at_last_complete_codon():
+    # CCA TGG CCT AAG, then a lone G.
+    assert find_orf(TRANSCRIPT, 0) == Orf("CCA", 12, 12, 4, False, "PWPK")
+    # CAT GGC CTA AGG reaches the last nucleotide.
+    assert find_orf(TRANSCRIPT, 1) == Orf("CAT", 13, 12, 4, False, "HGLR")
+
+
+@pytest.mark.parametrize("start, codon", [(11, "GG"), (12, "G")])
+def test_site_near_the_end_has_a_truncated_codon(start, codon):
+    assert find_orf(TRANSCRIPT, start) == Orf(codon, start, 0, 0, False, "")
+
+
+def test_n_inside_translates_to_x():
+    assert find_orf(encode("ATGNNNGCNTAG"), 0) == Orf("ATG", 12, 12, 3, True, "MXX")
+
+
+def test_codon_with_n_is_never_a_stop():
+    # TNA could be TAA but is not known to be one.
+    assert find_orf(encode("ATGTNATAG"), 0) == Orf("ATG", 9, 9, 2, True, "MX")
+
+
+def test_n_in_the_start_codon():
+    assert find_orf(encode("NTGAAATGA"), 0) == Orf("NTG", 9, 9, 2, True, "XK")
+
+
+def test_stop_at_the_site_itself():
+    assert find_orf(encode("TGACC"), 0) == Orf("TGA", 3, 3, 0, True, "")
+
+
+def test_stop_in_another_frame_is_ignored():
+    # ATT AAG CC: the TAA at 3-5 is out of frame.
+    assert find_orf(encode("ATTAAGCC"), 0) == Orf("ATT", 6, 6, 2, False, "IK")
+
+
+def test_all_three_stops():
+    for stop in ("TAA", "TAG", "TGA"):
+        assert find_orf(encode("ATGAAA" + stop + "CC"), 0) == Orf("ATG", 9, 9, 2, True, "MK")
+
+
+def _reference_orf(sequence, start):
+    """Codon by codon, the slow and obvious way."""
+    protein = []
+    position = start
+    while position + 3 <= len(sequence):
+        codon = sequence[position : position + 3]
+        if codon in ("TAA", "TAG", "TGA"):
+            return Orf(sequence[start : start + 3], position + 3, position + 3 - start,
+                       len(protein), True, "".join(protein))
+        protein.append("X" if "N" in codon else str(Seq(codon).translate()))
+        position += 3
+    return Orf(sequence[start : start + 3], position, position - start,
+               len(protein), False, "".join(protein))
+
+
+def test_matches_codon_by_codon_reference():
+    rng = np.random.default_rng(7)
+    tokens = rng.choice(5, size=301, p=[0.24, 0.24, 0.24, 0.24, 0.04]).astype(np.uint8)
+    sequence = decode(tokens)
+    starts = np.arange(tokens.size)[::-1]
+    assert find_orfs(tokens, starts) == [_reference_orf(sequence, int(s)) for s in starts]
+
+
+def test_empty_site_list():
+    assert find_orfs(TRANSCRIPT, []) == []
+
+
+@pytest.mark.parametrize("start", [-1, 13])
+def test_site_outside_the_transcript(start):
+    with pytest.raises(ValueError, match="start sites must lie in 0..12"):
+        find_orf(TRANSCRIPT, start)
+
+
+# ---------------------------------------------------------------- site_table
+
+
+def probabilities(**at):
+    values = np.zeros(TRANSCRIPT.size, dtype=np.float32)
+    for position, value in at.items():
+        values[int(position[1:]) - 1] = value
+    return values
+
+
+def test_columns():
+    assert Site._fields == TABLE_COLUMNS
+    assert TABLE_COLUMNS == (
+        "transcript_id", "position", "probability", "start_codon", "orf_end",
+        "orf_length_nt", "orf_length_aa", "stop_found", "protein",
+    )
+
+
+def test_default_threshold_is_half_inclusive():
+    rows = site_table("tx", TRANSCRIPT, probabilities(p3=0.5, p6=0.49, p1=0.75))
+    assert [(row.position, row.probability) for row in rows] == [(1, 0.75), (3, 0.5)]
+
+
+def test_rows_are_complete():
+    (row,) = site_table("tx", TRANSCRIPT, probabilities(p3=0.9))
+    assert row == Site("tx", 3, pytest.approx(0.9), "ATG", 11, 9, 2, True, "MA")
+    assert isinstance(row.position, int) and isinstance(row.probability, float)
+
+
+def test_explicit_threshold():
+    rows = site_table("tx", TRANSCRIPT, probabilities(p3=0.2, p6=0.1), threshold=0.15)
+    assert [row.position for row in rows] == [3]
+
+
+def test_top_k_breaks_ties_by_position():
+    probs = probabilities(p9=0.3, p2=0.3, p5=0.3, p7=0.8)
+    rows = site_table("tx", TRANSCRIPT, probs, top_k=3)
+    assert [row.position for row in rows] == [7, 2, 5]
+
+
+def test_top_k_ignores_the_default_threshold():
+    rows = site_table("tx", TRANSCRIPT, probabilities(p4=0.01), top_k=1)
+    assert [row.position for row in rows] == [4]
+
+
+def test_top_k_and_threshold_together():
+    probs = probabilities(p1=0.9, p2=0.8, p3=0.2)
+    rows = site_table("tx", TRANSCRIPT, probs, threshold=0.5, top_k=5)
+    assert [row.position for row in rows] == [1, 2]
+
+
+def test_top_k_larger_than_the_transcript():
+    assert len(site_table("tx", TRANSCRIPT, probabilities(), top_k=100)) == TRANSCRIPT.size
+
+
+def test_nan_is_never_a_site():
+    probs = probabilities(p3=0.9)
+    probs[0] = np.nan
+    assert [row.position for row in site_table("tx", TRANSCRIPT, probs, top_k=2)] == [3, 2]
+
+
+def test_length_mismatch():
+    with pytest.raises(ValueError, match="tx: 13 tokens but 12 probabilities"):
+        site_table("tx", TRANSCRIPT, np.zeros(12))
+
+
+def test_negative_top_k():
+    with pytest.raises(ValueError, match="top_k"):
+        site_table("tx", TRANSCRIPT, probabilities(), top_k=-1)

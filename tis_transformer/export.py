@@ -1,0 +1,285 @@
+"""Export a trained TIS network to ONNX, with metadata, and prove parity (``train`` extra).
+
+performer-pytorch's modules do not trace to a clean dynamic-shape graph
+(local-attention's padding freezes lengths, the reversible layers run in a
+custom autograd function), so ``ExportableTIS`` re-states the network's
+inference function over the *same* parameters: reversible blocks as their
+two-stream recurrence, positions computed from the length inside the graph,
+local attention as padded windows with shifted key blocks, global attention
+with padded keys masked.  ``check_parity`` compares it with the stock modules.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from .network import TISNetwork
+from .tokens import NUCLEOTIDES, PAD
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+
+
+def _sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    angles = positions[:, None] * inv_freq[None, :]
+    return torch.cat((angles.sin(), angles.cos()), dim=-1)
+
+
+def _rotate_every_two(x: torch.Tensor) -> torch.Tensor:
+    pairs = x.unflatten(-1, (-1, 2))
+    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat((-second, first), dim=-1)
+
+
+class ExportableTIS(nn.Module):
+    """The inference function of a ``TISNetwork``, written for ONNX export.
+
+    Takes ``tokens`` (batch, length) int64 padded with ``PAD`` and returns TIS
+    probabilities (batch, length) float32.  Holds references to, not copies of,
+    the network's modules.
+    """
+
+    def __init__(self, network: TISNetwork):
+        super().__init__()
+        config = network.config
+        if not config.reversible:
+            raise ValueError("export supports reversible networks (the default)")
+        self.network = network
+        self.config = config
+        blocks = network.performer.net.blocks
+        self.attn_norms = nn.ModuleList(b.f.net.norm for b in blocks)
+        self.attentions = nn.ModuleList(b.f.net.fn for b in blocks)
+        self.ff_norms = nn.ModuleList(b.g.net.norm for b in blocks)
+        self.feedforwards = nn.ModuleList(b.g.net.fn.fn for b in blocks)
+        local = self.attentions[0].local_attn
+        self.window = config.local_window_size
+        if local is not None and (local.look_backward, local.look_forward) != (1, 1):
+            raise ValueError("export expects local attention looking one window back and forward")
+
+    def _global(self, attn, q, k, v, keep, rotary):
+        sin, cos = rotary
+        q = q * cos + _rotate_every_two(q) * sin
+        k = k * cos + _rotate_every_two(k) * sin
+        fast = attn.fast_attention
+        normalizer = q.shape[-1] ** -0.25
+        projection = fast.projection_matrix.t()
+        if fast.generalized_attention:
+            q = torch.relu((q * normalizer) @ projection) + 0.001
+            k = torch.relu((k * normalizer) @ projection) + 0.001
+        else:
+            raise ValueError("export supports generalized (ReLU) attention, the default")
+        k = k * keep
+        v = v * keep
+        k_sum = k.sum(dim=-2)
+        context = k.transpose(-1, -2) @ v
+        denominator = (q * k_sum.unsqueeze(-2)).sum(dim=-1, keepdim=True)
+        return (q @ context) / denominator
+
+    def _local(self, q, k, v, key_valid):
+        # q, k, v: (b, h, n, d) with n a multiple of the window; key_valid: (b, n) bool
+        b, h, n, d = q.shape
+        w = self.window
+        windows = n // w
+        q = q.reshape(b, h, windows, w, d) * d ** -0.5
+        k = k.reshape(b, h, windows, w, d)
+        v = v.reshape(b, h, windows, w, d)
+        valid = key_valid.reshape(b, 1, windows, w)
+
+        def around(t, fill):
+            padded = torch.nn.functional.pad(t, (0, 0, 0, 0, 1, 1), value=fill) if t.dim() == 5 \
+                else torch.nn.functional.pad(t, (0, 0, 1, 1), value=fill)
+            return torch.cat((padded[:, :, :-2], padded[:, :, 1:-1], padded[:, :, 2:]), dim=3)
+
+        k = around(k, -1.0)
+        v = around(v, -1.0)
+        valid = around(valid.to(torch.float32), 0.0) > 0.5
+        # local-attention's relative rotary positions: keys 0..3w-1, queries the last w of them
+        positions = torch.arange(3 * w, dtype=torch.float32)
+        inv_freq = self.attentions[0].local_attn.rel_pos.inv_freq
+        freqs = positions[:, None] * inv_freq[None, :]
+        freqs = torch.cat((freqs, freqs), dim=-1)
+        q_freqs = freqs[2 * w:]
+        q = q * q_freqs.cos() + _rotate_half(q) * q_freqs.sin()
+        k = k * freqs.cos() + _rotate_half(k) * freqs.sin()
+        sim = q @ k.transpose(-1, -2)
+        sim = sim.masked_fill(~valid.unsqueeze(-2), -torch.finfo(torch.float32).max)
+        out = sim.softmax(dim=-1) @ v
+        return out.reshape(b, h, n, d)
+
+    def _attention(self, attn, x, keep, key_valid, rotary):
+        h, gh = attn.heads, attn.global_heads
+        b, n, _ = x.shape
+        q, k, v = (t.reshape(b, n, h, -1).transpose(1, 2) for t in (attn.to_q(x), attn.to_k(x), attn.to_v(x)))
+        outs = []
+        if gh > 0:
+            outs.append(self._global(attn, q[:, :gh], k[:, :gh], v[:, :gh], keep, rotary))
+        if h - gh > 0:
+            outs.append(self._local(q[:, gh:], k[:, gh:], v[:, gh:], key_valid))
+        out = torch.cat(outs, dim=1).transpose(1, 2).reshape(b, n, -1)
+        return attn.to_out(out)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        w = self.window
+        n = tokens.shape[1]
+        # pad once to a multiple of the window: every layer then works on whole windows
+        padded_n = (n + w - 1) // w * w
+        tokens = torch.nn.functional.pad(tokens, (0, padded_n - n), value=PAD)
+        valid = tokens != PAD
+        keep = valid[:, None, :, None].to(torch.float32)
+        positions = torch.arange(padded_n, dtype=torch.float32)
+        x = self.network.token_emb(tokens) + _sinusoid(positions, self.config.dim)[None]
+        table = _sinusoid(positions, self.config.dim_head)
+        half = self.config.dim_head // 2
+        sin = table[:, :half].repeat_interleave(2, dim=-1)
+        cos = table[:, half:].repeat_interleave(2, dim=-1)
+        x1, x2 = x, x
+        for attn_norm, attn, ff_norm, ff in zip(self.attn_norms, self.attentions, self.ff_norms,
+                                                self.feedforwards):
+            x1 = x1 + self._attention(attn, attn_norm(x2), keep, valid, (sin, cos))
+            x2 = x2 + ff(ff_norm(x1))
+        x = self.network.norm(x1 + x2)
+        logits = self.network.head(x)[..., 0]
+        return torch.sigmoid(logits)[:, :n]
+
+
+def stock_probabilities(network: TISNetwork, tokens: list) -> list:
+    """TIS probabilities from the stock performer-pytorch modules, one transcript at a time."""
+    network.eval()
+    out = []
+    with torch.no_grad():
+        for t in tokens:
+            x = torch.as_tensor(np.asarray(t, dtype=np.int64))[None]
+            out.append(torch.sigmoid(network(x)[0, :, 0]).numpy())
+    return out
+
+
+def export_onnx(network: TISNetwork, path: str | Path, metadata: dict) -> dict:
+    """Write ``network`` as an ONNX model with dynamic batch and length.
+
+    Parameters
+    ----------
+    network : TISNetwork
+        A trained network (projections are fixed here).
+    path : str or Path
+        Output ``.onnx``; a ``.json`` with the same stem holds the metadata too.
+    metadata : dict
+        Stored in the model's ``metadata_props`` (values JSON-encoded) and beside it.
+
+    Returns
+    -------
+    dict
+        The metadata written, with ``sha256`` and ``file_size`` added.
+    """
+    import onnx
+
+    network.eval()
+    network.fix_projections()
+    module = ExportableTIS(network).eval()
+    example = torch.randint(0, 4, (2, 700))
+    path = Path(path)
+    batch = torch.export.Dim("batch", min=1)
+    length = torch.export.Dim("length", min=1)
+    with torch.no_grad():
+        program = torch.onnx.export(
+            module, (example,), dynamo=True, input_names=["tokens"], output_names=["probabilities"],
+            dynamic_shapes={"tokens": {0: batch, 1: length}}, opset_version=OPSET, optimize=True,
+            external_data=False,
+        )
+    model = program.model_proto
+    meta = dict(metadata)
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key = key
+        entry.value = json.dumps(value)
+    model.producer_name = "tis-transformer"
+    model.producer_version = __version__
+    onnx.save(model, str(path))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    meta["sha256"] = digest
+    meta["file_size"] = path.stat().st_size
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def check_parity(network: TISNetwork, model_path: str | Path, tokens: list, tolerance: float = 1e-4) -> float:
+    """Largest |p_torch - p_onnx| over transcripts scored alone and in one padded batch.
+
+    Raises
+    ------
+    AssertionError
+        When the difference exceeds ``tolerance``.
+    """
+    import onnxruntime as ort
+
+    expected = stock_probabilities(network, tokens)
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for t, p in zip(tokens, expected):
+        got = session.run(None, {"tokens": np.asarray(t, dtype=np.int64)[None]})[0][0]
+        worst = max(worst, float(np.abs(got - p).max()))
+    length = max(len(t) for t in tokens)
+    batch = np.full((len(tokens), length), PAD, dtype=np.int64)
+    for i, t in enumerate(tokens):
+        batch[i, : len(t)] = t
+    got = session.run(None, {"tokens": batch})[0]
+    for i, p in enumerate(expected):
+        worst = max(worst, float(np.abs(got[i, : len(p)] - p).max()))
+    if worst > tolerance:
+        raise AssertionError(f"ONNX and PyTorch differ by {worst:.3g} (> {tolerance})")
+    return worst
+
+
+def build_metadata(network: TISNetwork, name: str, description: str = "", extra: dict | None = None) -> dict:
+    """Metadata stored with an exported model."""
+    return {
+        "name": name,
+        "description": description,
+        "format_version": 1,
+        "tokens": {letter: i for i, letter in enumerate(NUCLEOTIDES)} | {"PAD": PAD},
+        "input": "tokens int64 (batch, length), right-padded with PAD",
+        "output": "probabilities float32 (batch, length): P(TIS) per nucleotide",
+        "architecture": network.config.to_dict(),
+        "parameters": int(sum(p.numel() for p in network.parameters())),
+        "package_version": __version__,
+        "exported": datetime.date.today().isoformat(),
+        **(extra or {}),
+    }
+
+
+def run(args) -> int:
+    """The ``export`` command."""
+    from .prepare import load_dataset
+    from .train import load_tis_model
+
+    model = load_tis_model(args.checkpoint)
+    extra = {}
+    if args.metrics:
+        extra["metrics"] = json.loads(Path(args.metrics).read_text())
+    name = args.name or Path(args.output).stem
+    metadata = build_metadata(model.network, name, args.description, extra)
+    meta = export_onnx(model.network, args.output, metadata)
+    if args.parity_data:
+        data = load_dataset(args.parity_data)
+        order = np.argsort(data.lengths)
+        picks = order[np.linspace(0, len(order) - 1, args.parity_transcripts).astype(int)]
+        tokens = [data.transcript(i)[0] for i in picks]
+        worst = check_parity(model.network, args.output, tokens)
+        print(f"parity: max |p_torch - p_onnx| = {worst:.2e} over {len(tokens)} transcripts "
+              f"({min(map(len, tokens))}-{max(map(len, tokens))} nt), alone and batched")
+    print(f"{args.output}: {meta['file_size']} bytes, sha256 {meta['sha256']}")
+    return 0

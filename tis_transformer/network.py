@@ -1,0 +1,193 @@
+"""The TIS Transformer network: a Performer over nucleotide tokens (needs the ``train`` extra).
+
+The network is built from ``performer-pytorch`` blocks with one change: padded
+keys are masked out of the global (FAVOR+) attention.  Stock performer-pytorch
+zeroes padded values but not padded keys, so a transcript's scores would depend
+on the batch it is padded into.  With the mask, a transcript scores the same
+alone or in any batch.  The export step (``tis_transformer.export``) rebuilds
+exactly this function from the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from einops import rearrange
+from performer_pytorch import Performer
+from performer_pytorch.performer_pytorch import (
+    SelfAttention,
+    apply_rotary_pos_emb,
+    generalized_kernel,
+    linear_attention,
+    softmax_kernel,
+)
+from torch import nn
+
+from .tokens import NUM_TOKENS, PAD
+
+
+@dataclass
+class NetworkConfig:
+    """Architecture of a TIS Transformer network.
+
+    Defaults are the original tool's: dim 30, depth 6, 6 heads of 16, 4 of
+    them local with a 256-nt window, 80 random features, generalized ReLU
+    attention, gated feed-forward, reversible layers.
+    """
+
+    dim: int = 30
+    depth: int = 6
+    heads: int = 6
+    dim_head: int = 16
+    local_attn_heads: int = 4
+    local_window_size: int = 256
+    nb_features: int = 80
+    feature_redraw_interval: int = 100
+    generalized_attention: bool = True
+    ff_glu: bool = True
+    reversible: bool = True
+    ff_chunks: int = 10
+    emb_dropout: float = 0.1
+    ff_dropout: float = 0.1
+    attn_dropout: float = 0.1
+    num_outputs: int = 1
+
+    def to_dict(self) -> dict:
+        """Return the configuration as a plain dictionary."""
+        return asdict(self)
+
+
+def sinusoid_table(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """Sinusoidal position table of shape ``(length, dim)``: sines then cosines.
+
+    Computed from the length on every call, so there is no length cap.
+    """
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, dim, 2, device=device).float() / dim))
+    position = torch.arange(length, device=device, dtype=torch.float32)
+    angles = position[:, None] * inv_freq[None, :]
+    return torch.cat((angles.sin(), angles.cos()), dim=-1)
+
+
+class KeyMaskedSelfAttention(SelfAttention):
+    """performer-pytorch self-attention that also masks padded keys in global heads."""
+
+    def forward(self, x, pos_emb=None, context=None, mask=None, context_mask=None, **kwargs):
+        h, gh = self.heads, self.global_heads
+        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+        q, k, v = (rearrange(t, "b n (h d) -> b h n d", h=h) for t in (q, k, v))
+        (q, lq), (k, lk), (v, lv) = ((t[:, :gh], t[:, gh:]) for t in (q, k, v))
+
+        outs = []
+        if q.shape[1] > 0:
+            if pos_emb is not None:
+                q, k = apply_rotary_pos_emb(q, k, pos_emb)
+            fast = self.fast_attention
+            if fast.generalized_attention:
+                q = generalized_kernel(q, projection_matrix=fast.projection_matrix, kernel_fn=fast.kernel_fn)
+                k = generalized_kernel(k, projection_matrix=fast.projection_matrix, kernel_fn=fast.kernel_fn)
+            else:
+                q = softmax_kernel(q, projection_matrix=fast.projection_matrix, is_query=True)
+                k = softmax_kernel(k, projection_matrix=fast.projection_matrix, is_query=False)
+            if mask is not None:
+                keep = mask[:, None, :, None].to(k.dtype)
+                k = k * keep
+                v = v * keep
+            outs.append(linear_attention(q, k, v))
+        if lq.shape[1] > 0:
+            outs.append(self.local_attn(lq, lk, lv, input_mask=mask))
+
+        out = rearrange(torch.cat(outs, dim=1), "b h n d -> b n (h d)")
+        return self.dropout(self.to_out(out))
+
+
+class TISNetwork(nn.Module):
+    """Token embedding, Performer encoder and a per-nucleotide linear head.
+
+    Parameters
+    ----------
+    config : NetworkConfig
+        Architecture; ``num_outputs`` is 1 for TIS logits and 5 for masked
+        nucleotide prediction (A, T, C, G, N).
+    """
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.token_emb = nn.Embedding(NUM_TOKENS, c.dim)
+        self.dropout = nn.Dropout(c.emb_dropout)
+        self.performer = Performer(
+            dim=c.dim,
+            depth=c.depth,
+            heads=c.heads,
+            dim_head=c.dim_head,
+            local_attn_heads=c.local_attn_heads,
+            local_window_size=c.local_window_size,
+            nb_features=c.nb_features,
+            feature_redraw_interval=c.feature_redraw_interval,
+            generalized_attention=c.generalized_attention,
+            ff_glu=c.ff_glu,
+            reversible=c.reversible,
+            ff_chunks=c.ff_chunks,
+            ff_dropout=c.ff_dropout,
+            attn_dropout=c.attn_dropout,
+            qkv_bias=False,
+            attn_out_bias=True,
+        )
+        # Swap in key masking without re-implementing performer-pytorch's layer
+        # construction; the attribute layout of the class is unchanged.
+        for module in self.performer.modules():
+            if type(module) is SelfAttention:
+                module.__class__ = KeyMaskedSelfAttention
+        self.norm = nn.LayerNorm(c.dim)
+        self.head = nn.Linear(c.dim, c.num_outputs)
+
+    def fix_projections(self) -> None:
+        """Stop redrawing the random-feature projections (for evaluation and export)."""
+        self.performer.fix_projection_matrices_()
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Score every position.
+
+        Parameters
+        ----------
+        tokens : torch.Tensor
+            ``(batch, length)`` integer tokens, padded with ``PAD``.
+        mask : torch.Tensor, optional
+            ``(batch, length)`` bool, True at real positions; derived from
+            ``PAD`` when omitted.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, length, num_outputs)`` logits.
+        """
+        if mask is None:
+            mask = tokens != PAD
+        n = tokens.shape[1]
+        x = self.token_emb(tokens) + sinusoid_table(n, self.config.dim, tokens.device)[None]
+        x = self.dropout(x)
+        layer_pos = sinusoid_table(n, self.config.dim_head, tokens.device)[None]
+        x = self.performer(x, pos_emb=layer_pos, mask=mask)
+        return self.head(self.norm(x))
+
+
+def count_parameters(network: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in network.parameters() if p.requires_grad)
+
+
+def pad_batch(sequences: list, pad_value: int = PAD) -> torch.Tensor:
+    """Right-pad 1-D integer arrays into a ``(batch, max_length)`` long tensor."""
+    length = max(len(s) for s in sequences)
+    out = torch.full((len(sequences), length), pad_value, dtype=torch.long)
+    for i, s in enumerate(sequences):
+        out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+    return out
+
+
+def round_up(value: int, multiple: int) -> int:
+    """Smallest multiple of ``multiple`` that is at least ``value``."""
+    return int(math.ceil(value / multiple) * multiple)

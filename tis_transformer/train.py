@@ -1,0 +1,466 @@
+"""Masked-language-model pretraining and TIS training with PyTorch Lightning (``train`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from .batch import length_batches
+from .metrics import atg_mask, tis_metrics
+from .network import NetworkConfig, TISNetwork
+from .prepare import Dataset, concatenate, load_dataset
+from .tokens import MASK, N, PAD
+
+DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class BatchedTranscripts(torch.utils.data.Dataset):
+    """A dataset whose items are whole padded batches of transcripts.
+
+    Parameters
+    ----------
+    data : Dataset
+        The transcripts.
+    max_tokens : int
+        Padded-token budget per batch; a longer transcript gets a batch alone.
+    max_per_batch : int
+        Cap on transcripts per batch.
+    shuffle : bool
+        Reshuffle within length buckets (set ``epoch`` for a new draw).
+    crop_len : int, optional
+        Train on the first ``crop_len`` nt of longer transcripts (their
+        labels further down are not seen); None keeps whole transcripts.
+    """
+
+    def __init__(self, data: Dataset, max_tokens: int, max_per_batch: int, shuffle: bool,
+                 seed: int = 0, crop_len: int | None = None):
+        self.data = data
+        self.max_tokens = max_tokens
+        self.max_per_batch = max_per_batch
+        self.shuffle = shuffle
+        self.seed = seed
+        self.crop_len = crop_len
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Redraw the batches for a new epoch."""
+        lengths = self.data.lengths
+        if self.crop_len:
+            lengths = np.minimum(lengths, self.crop_len)
+        self.batches = length_batches(lengths, self.max_tokens, self.max_per_batch,
+                                      shuffle=self.shuffle, seed=self.seed + epoch)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> dict:
+        members = self.batches[i]
+        pairs = [self.data.transcript(j) for j in members]
+        if self.crop_len:
+            pairs = [(t[: self.crop_len], y[: self.crop_len]) for t, y in pairs]
+        length = max(len(t) for t, _ in pairs)
+        tokens = torch.full((len(pairs), length), PAD, dtype=torch.long)
+        labels = torch.zeros((len(pairs), length), dtype=torch.float32)
+        for row, (t, y) in enumerate(pairs):
+            tokens[row, : len(t)] = torch.from_numpy(t.astype(np.int64))
+            labels[row, : len(y)] = torch.from_numpy(y.astype(np.float32))
+        return {"tokens": tokens, "labels": labels, "index": torch.as_tensor(members)}
+
+
+def find_data_files(data_path: str | Path) -> list[Path]:
+    """Every dataset file in a directory (``.npz``, ``.npy.gz``, ``.npy``), sorted by name."""
+    data_path = Path(data_path)
+    if not data_path.is_dir():
+        raise ValueError(f"{data_path}: not a directory of chromosome files")
+    files = sorted(p for p in data_path.iterdir() if p.name.endswith(DATA_SUFFIXES))
+    if not files:
+        raise ValueError(f"{data_path}: no .npz, .npy.gz or .npy files")
+    return files
+
+
+def split_files(data_path: str | Path, val_set: list[str], test_set: list[str]) -> dict:
+    """Split a directory's files into train, validation and test lists by file name."""
+    files = find_data_files(data_path)
+    names = {p.name: p for p in files}
+    for name in list(val_set) + list(test_set):
+        if name not in names:
+            raise ValueError(f"{name}: not found in {data_path} (have {', '.join(sorted(names))})")
+    overlap = set(val_set) & set(test_set)
+    if overlap:
+        raise ValueError(f"{', '.join(sorted(overlap))}: in both the validation and the test set")
+    held = set(val_set) | set(test_set)
+    return {
+        "train": [p for p in files if p.name not in held],
+        "val": [names[n] for n in val_set],
+        "test": [names[n] for n in test_set],
+    }
+
+
+def load_files(paths: list[Path]) -> Dataset:
+    """Load and join several dataset files."""
+    return concatenate([load_dataset(p) for p in paths])
+
+
+class TranscriptData(L.LightningDataModule):
+    """Train / validation / test transcripts batched under a token budget."""
+
+    def __init__(self, data_path: str, val_set: list[str], test_set: list[str], max_tokens: int,
+                 max_per_batch: int, num_workers: int = 0, seed: int = 0,
+                 crop_len: int | None = None):
+        super().__init__()
+        self.split = split_files(data_path, val_set, test_set)
+        if not self.split["train"]:
+            raise ValueError("no training files left after holding out the validation and test sets")
+        self.max_tokens = max_tokens
+        self.max_per_batch = max_per_batch
+        self.num_workers = num_workers
+        self.seed = seed
+        self.crop_len = crop_len
+        self.sets: dict[str, Dataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        for name, paths in self.split.items():
+            if name not in self.sets and paths:
+                self.sets[name] = load_files(paths)
+
+    def _loader(self, name: str, shuffle: bool) -> torch.utils.data.DataLoader:
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        batches = BatchedTranscripts(self.sets[name], self.max_tokens, self.max_per_batch,
+                                     shuffle=shuffle, seed=self.seed,
+                                     crop_len=self.crop_len if name == "train" else None)
+        batches.set_epoch(epoch)
+        return torch.utils.data.DataLoader(batches, batch_size=None, shuffle=shuffle,
+                                           num_workers=self.num_workers)
+
+    def train_dataloader(self):
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self):
+        return self._loader("test", shuffle=False)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class _Base(L.LightningModule):
+    """Shared optimiser set-up: Adam with an exponential decay per epoch."""
+
+    def __init__(self, network: dict, lr: float, decay_rate: float):
+        super().__init__()
+        self.network = TISNetwork(NetworkConfig(**network))
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.hparams.decay_rate)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+class TISModel(_Base):
+    """Per-nucleotide TIS classification.
+
+    Parameters
+    ----------
+    network : dict
+        ``NetworkConfig`` fields; ``num_outputs`` is forced to 1.
+    lr, decay_rate : float
+        Adam learning rate and its per-epoch decay.
+    pos_weight : float
+        Weight of TIS positions in the loss (1 = unweighted).
+    """
+
+    def __init__(self, network: dict | None = None, lr: float = 1e-3, decay_rate: float = 0.95,
+                 pos_weight: float = 1.0):
+        network = {**(network or {}), "num_outputs": 1}
+        super().__init__(network, lr, decay_rate)
+        self.save_hyperparameters()
+        self._collected: list = []
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """TIS probabilities ``(batch, length)``."""
+        return torch.sigmoid(self.network(tokens)[..., 0])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        mask = batch["tokens"] != PAD
+        logits = self.network(batch["tokens"], mask)[..., 0]
+        weight = torch.where(batch["labels"] > 0, float(self.hparams.pos_weight), 1.0)
+        loss = F.binary_cross_entropy_with_logits(logits[mask], batch["labels"][mask], weight=weight[mask])
+        self.log("train_loss", loss, prog_bar=True, batch_size=int(mask.sum()))
+        return loss
+
+    def _collect(self, batch: dict) -> None:
+        mask = batch["tokens"] != PAD
+        probs = torch.sigmoid(self.network(batch["tokens"], mask)[..., 0])
+        for row in range(mask.shape[0]):
+            n = int(mask[row].sum())
+            tokens = batch["tokens"][row, :n].cpu().numpy()
+            self._collected.append((int(batch["index"][row]), tokens,
+                                    batch["labels"][row, :n].cpu().numpy(),
+                                    probs[row, :n].float().cpu().numpy()))
+
+    def _metrics(self, prefix: str) -> dict:
+        collected = self._collected
+        self._collected = []
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, collected)
+            collected = [item for part in gathered for item in part]
+        # DistributedSampler may repeat transcripts to even out ranks: keep one of each
+        unique = {item[0]: item for item in collected}
+        items = [unique[k] for k in sorted(unique)]
+        if not items:
+            return {}
+        tokens = np.concatenate([i[1] for i in items])
+        labels = np.concatenate([i[2] for i in items])
+        probs = np.concatenate([i[3] for i in items])
+        atg = np.concatenate([atg_mask(i[1]) for i in items])
+        result = tis_metrics(labels, probs, atg)
+        result["transcripts"] = len(items)
+        for key in ("roc_auc", "pr_auc", "roc_auc_atg", "pr_auc_atg", "top_k"):
+            self.log(f"{prefix}_{key}", result[key], prog_bar=key == "pr_auc", sync_dist=False)
+        return result
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._collect(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._metrics("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._collect(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self.test_results = self._metrics("test")
+
+
+class MLMModel(_Base):
+    """Masked-language-model pretraining over nucleotides.
+
+    A fraction ``select_frac`` of real positions is chosen; of those,
+    ``mask_frac`` become the MASK token, ``rand_frac`` a random nucleotide and
+    the rest stay; the loss is cross-entropy over the chosen positions.
+    """
+
+    def __init__(self, network: dict | None = None, lr: float = 1e-3, decay_rate: float = 0.95,
+                 select_frac: float = 0.15, mask_frac: float = 0.85, rand_frac: float = 0.1):
+        network = {**(network or {}), "num_outputs": 5}
+        super().__init__(network, lr, decay_rate)
+        self.save_hyperparameters()
+
+    def corrupt(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Corrupted input and the bool mask of chosen positions."""
+        real = tokens != PAD
+        draw = torch.rand(tokens.shape, device=tokens.device)
+        chosen = real & (draw < self.hparams.select_frac)
+        action = torch.rand(tokens.shape, device=tokens.device)
+        masked = chosen & (action < self.hparams.mask_frac)
+        randomised = chosen & (action >= self.hparams.mask_frac) & (
+            action < self.hparams.mask_frac + self.hparams.rand_frac)
+        corrupted = tokens.clone()
+        corrupted[masked] = MASK
+        corrupted[randomised] = torch.randint(0, N, (int(randomised.sum()),), device=tokens.device)
+        return corrupted, chosen
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = batch["tokens"]
+        corrupted, chosen = self.corrupt(tokens)
+        logits = self.network(corrupted, tokens != PAD)
+        target = tokens[chosen]
+        loss = F.cross_entropy(logits[chosen], target)
+        accuracy = (logits[chosen].argmax(-1) == target).float().mean()
+        return loss, accuracy
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, accuracy = self._loss(batch)
+        self.log("train_loss", loss, prog_bar=True)
+        self.log("train_acc", accuracy)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        loss, accuracy = self._loss(batch)
+        self.log("val_loss", loss, prog_bar=True, sync_dist=True)
+        self.log("val_acc", accuracy, prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        loss, accuracy = self._loss(batch)
+        self.log("test_loss", loss, sync_dist=True)
+        self.log("test_acc", accuracy, sync_dist=True)
+
+
+def load_tis_model(checkpoint: str | Path) -> TISModel:
+    """Load a TIS checkpoint for inference: eval mode, projections fixed, on CPU."""
+    model = TISModel.load_from_checkpoint(str(checkpoint), map_location="cpu")
+    model.eval()
+    model.network.fix_projections()
+    return model
+
+
+def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
+    """Start a TIS model from a pretraining checkpoint: all weights but the output head."""
+    state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
+    own = model.state_dict()
+    kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and ".head." not in k}
+    missing = [k for k in own if k not in kept and ".head." not in k]
+    if missing:
+        raise ValueError(f"{checkpoint}: pretraining checkpoint does not match the architecture "
+                         f"({len(missing)} tensors missing, e.g. {missing[0]})")
+    model.load_state_dict(kept, strict=False)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
+    """Arguments of the ``pretrain`` and ``train`` commands."""
+    parser.add_argument("data_path", help="directory of per-chromosome files (.npz from "
+                        "'tis-transformer prepare', or the original .npy/.npy.gz)")
+    parser.add_argument("val_set", help="file name(s) in DATA_PATH used for validation (comma-separated)")
+    parser.add_argument("test_set", help="file name(s) in DATA_PATH held out for testing (comma-separated)")
+    if task == "train":
+        parser.add_argument("--transfer_checkpoint", help="start from this pretraining checkpoint")
+        parser.add_argument("--pos_weight", type=float, default=1.0,
+                            help="loss weight of TIS positions (default 1)")
+    else:
+        parser.add_argument("--mask_frac", type=float, default=0.85,
+                            help="fraction of chosen positions set to the mask token (default 0.85)")
+        parser.add_argument("--rand_frac", type=float, default=0.1,
+                            help="fraction of chosen positions set to a random nucleotide (default 0.1)")
+        parser.add_argument("--select_frac", type=float, default=0.15,
+                            help="fraction of positions chosen for the loss (default 0.15)")
+    net = parser.add_argument_group("model")
+    defaults = NetworkConfig()
+    for field in ("dim", "depth", "heads", "dim_head", "local_attn_heads", "local_window_size",
+                  "nb_features", "feature_redraw_interval", "ff_chunks"):
+        net.add_argument(f"--{field}", type=int, default=getattr(defaults, field),
+                         help=f"default {getattr(defaults, field)}")
+    for field in ("emb_dropout", "ff_dropout", "attn_dropout"):
+        net.add_argument(f"--{field}", type=float, default=getattr(defaults, field),
+                         help=f"default {getattr(defaults, field)}")
+    net.add_argument("--no_generalized_attention", action="store_true",
+                     help="softmax-kernel instead of generalized ReLU attention")
+    net.add_argument("--no_ff_glu", action="store_true", help="plain instead of gated feed-forward")
+    net.add_argument("--no_reversible", action="store_true", help="plain instead of reversible layers")
+    opt = parser.add_argument_group("optimisation and batching")
+    opt.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    opt.add_argument("--decay_rate", type=float, default=0.95, help="LR decay per epoch (default 0.95)")
+    opt.add_argument("--max_tokens", type=int, default=25000,
+                     help="padded nucleotides per batch; longer transcripts get a batch alone (default 25000)")
+    opt.add_argument("--max_transcripts_per_batch", type=int, default=400, help="default 400")
+    opt.add_argument("--crop_len", type=int, default=None,
+                     help="train on the first CROP_LEN nt of longer transcripts (default: whole transcripts)")
+    opt.add_argument("--num_workers", type=int, default=0, help="data loader workers (default 0)")
+    run = parser.add_argument_group("trainer")
+    run.add_argument("--max_epochs", type=int, default=60, help="default 60")
+    run.add_argument("--max_steps", type=int, default=-1, help="stop after this many steps (default: no limit)")
+    run.add_argument("--max_time", default=None, help="stop after DD:HH:MM:SS")
+    run.add_argument("--patience", type=int, default=0,
+                     help="stop after this many epochs without a better validation score (0: off)")
+    run.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default auto)")
+    run.add_argument("--devices", default="auto", help="number of devices or 'auto'")
+    run.add_argument("--num_nodes", type=int, default=1, help="nodes for multi-node training")
+    run.add_argument("--strategy", default="auto", help="e.g. ddp for multi-GPU / multi-node")
+    run.add_argument("--precision", default="32-true", help="e.g. 32-true, bf16-mixed (default 32-true)")
+    run.add_argument("--limit_train_batches", type=float, default=1.0)
+    run.add_argument("--limit_val_batches", type=float, default=1.0)
+    run.add_argument("--limit_test_batches", type=float, default=1.0)
+    run.add_argument("--val_check_interval", type=float, default=1.0,
+                     help="validate every fraction of an epoch (float) or N batches (int)")
+    run.add_argument("--accumulate_grad_batches", type=int, default=1)
+    run.add_argument("--gradient_clip_val", type=float, default=None)
+    run.add_argument("--seed", type=int, default=0, help="default 0")
+    run.add_argument("--name", default=task, help=f"run name under --log_dir (default {task})")
+    run.add_argument("--log_dir", default="runs", help="where logs and checkpoints go (default runs)")
+    run.add_argument("--no_progress_bar", action="store_true")
+
+
+def _comma_list(value: str) -> list[str]:
+    return [v for v in value.split(",") if v]
+
+
+def _network_config(args: argparse.Namespace) -> dict:
+    return {
+        "dim": args.dim, "depth": args.depth, "heads": args.heads, "dim_head": args.dim_head,
+        "local_attn_heads": args.local_attn_heads, "local_window_size": args.local_window_size,
+        "nb_features": args.nb_features, "feature_redraw_interval": args.feature_redraw_interval,
+        "generalized_attention": not args.no_generalized_attention, "ff_glu": not args.no_ff_glu,
+        "reversible": not args.no_reversible, "ff_chunks": args.ff_chunks,
+        "emb_dropout": args.emb_dropout, "ff_dropout": args.ff_dropout,
+        "attn_dropout": args.attn_dropout,
+    }
+
+
+def _devices(value: str):
+    return int(value) if str(value).isdigit() else value
+
+
+def _val_interval(value: float):
+    return int(value) if value > 1 else value
+
+
+def run(args: argparse.Namespace, task: str) -> int:
+    """Train a model as the ``pretrain`` or ``train`` command asks; print test metrics."""
+    L.seed_everything(args.seed, workers=True, verbose=False)
+    data = TranscriptData(args.data_path, _comma_list(args.val_set), _comma_list(args.test_set),
+                          args.max_tokens, args.max_transcripts_per_batch, args.num_workers,
+                          args.seed, args.crop_len)
+    network = _network_config(args)
+    if task == "train":
+        model = TISModel(network, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight)
+        if args.transfer_checkpoint:
+            transfer_weights(model, args.transfer_checkpoint)
+        monitor, mode, file_name = "val_pr_auc", "max", "best-{epoch}-{val_pr_auc:.4f}"
+    else:
+        model = MLMModel(network, lr=args.lr, decay_rate=args.decay_rate, select_frac=args.select_frac,
+                         mask_frac=args.mask_frac, rand_frac=args.rand_frac)
+        monitor, mode, file_name = "val_loss", "min", "best-{epoch}-{val_loss:.4f}"
+    logger = CSVLogger(args.log_dir, name=args.name)
+    checkpoint = ModelCheckpoint(monitor=monitor, mode=mode, save_last=True, filename=file_name)
+    callbacks = [checkpoint, LearningRateMonitor("epoch")]
+    if args.patience:
+        from lightning.pytorch.callbacks import EarlyStopping
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=args.patience))
+    if not args.no_progress_bar:
+        callbacks.append(TQDMProgressBar(refresh_rate=1))
+    trainer = L.Trainer(
+        max_epochs=args.max_epochs, max_steps=args.max_steps, max_time=args.max_time,
+        accelerator=args.accelerator, devices=_devices(args.devices), num_nodes=args.num_nodes,
+        strategy=args.strategy, precision=args.precision,
+        limit_train_batches=_val_interval(args.limit_train_batches),
+        limit_val_batches=_val_interval(args.limit_val_batches),
+        limit_test_batches=_val_interval(args.limit_test_batches),
+        val_check_interval=_val_interval(args.val_check_interval),
+        accumulate_grad_batches=args.accumulate_grad_batches,
+        gradient_clip_val=args.gradient_clip_val, logger=logger, callbacks=callbacks,
+        enable_progress_bar=not args.no_progress_bar, reload_dataloaders_every_n_epochs=1,
+        deterministic=False, log_every_n_steps=10,
+    )
+    started = time.time()
+    trainer.fit(model, datamodule=data)
+    wall = time.time() - started
+    ckpt = checkpoint.best_model_path or checkpoint.last_model_path
+    results = trainer.test(model, datamodule=data, ckpt_path=ckpt or None, verbose=False)
+    if trainer.is_global_zero:
+        summary = {"task": task, "checkpoint": ckpt, "train_files": [p.name for p in data.split["train"]],
+                   "val_files": [p.name for p in data.split["val"]],
+                   "test_files": [p.name for p in data.split["test"]],
+                   "fit_seconds": round(wall, 1), "global_steps": trainer.global_step,
+                   "test": getattr(model, "test_results", None) or (results[0] if results else {})}
+        out = Path(logger.log_dir) / "test_metrics.json"
+        out.write_text(json.dumps(summary, indent=2, default=float))
+        print(json.dumps(summary, indent=2, default=float), file=sys.stdout)
+    return 0
