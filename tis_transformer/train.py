@@ -165,6 +165,10 @@ class _Base(L.LightningModule):
         super().__init__()
         self.network = TISNetwork(NetworkConfig(**network))
 
+    def on_train_epoch_start(self) -> None:
+        # reversible layers record RNG state only in train mode; backward needs it
+        self.network.train()
+
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.hparams.decay_rate)

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Lint the Galaxy tool in galaxy/ and run its tests in a real Galaxy server.
+#
+#   bash .ci/galaxy.sh            (from the repository root; ../shared beside it)
+#
+# 1. a venv with Galaxy 26.1.2 (galaxy-web-apps, from PyPI) and planemo, reused
+#    across runs while the pins are unchanged;
+# 2. planemo lint + shed_lint of the tool, failing on any warning;
+# 3. a Galaxy server on 127.0.0.1 (free port, fresh sqlite database), an admin
+#    user and API key;
+# 4. this checkout pip-installed into the venv that the tool's
+#    <requirement type="package" version="X">tis-transformer</requirement>
+#    resolves to (galaxy_packages resolver: DEPS/tis-transformer/X);
+# 5. galaxy-tool-test on the tool's <tests>, then a line "N passed, M failed".
+# The server this script started is stopped on exit. Exit status is non-zero
+# when the lint warns or a test does not pass.
+#
+# Environment: GALAXY_CI_DIR (default /tmp/galaxy-ci) holds the venvs, the
+# server's files and the results; PYTHON (default python3) builds the venvs;
+# GALAXY_CONSTRAINTS overrides the pip constraints file.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOL_DIR="$ROOT/galaxy"
+TOOL_XML="$TOOL_DIR/tis_transformer.xml"
+TOOL_ID=tis_transformer
+PACKAGE=tis-transformer
+CI_DIR=${GALAXY_CI_DIR:-/tmp/galaxy-ci}
+PYTHON=${PYTHON:-python3}
+CONSTRAINTS=${GALAXY_CONSTRAINTS:-$ROOT/../shared/notes/galaxy-26.1.2-constraints.txt}
+GALAXY_PINS="galaxy-web-apps==26.1.2 bioblend==1.9.0 planemo==0.75.47"
+VENV="$CI_DIR/venv"
+DEPS="$CI_DIR/deps"
+SERVER="$CI_DIR/server"
+RESULTS="$CI_DIR/results"
+ADMIN_EMAIL=admin@example.org
+# CI-only secrets for a server that listens on 127.0.0.1 and lives for one run.
+BOOTSTRAP_KEY="ci-bootstrap-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+ID_SECRET="ci-id-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+
+START=$(date +%s)
+SERVER_PID=""
+
+log() { printf '[galaxy-ci %4ss] %s\n' "$(($(date +%s) - START))" "$*"; }
+die() { log "ERROR: $*" >&2; exit 1; }
+
+stop_server() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        log "stopping the Galaxy server (pid $SERVER_PID)"
+        # The server was started in its own session: its process group is its
+        # pid, and holds only it and the jobs it spawned.
+        kill -TERM -- "-$SERVER_PID" 2>/dev/null || kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 30); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 1
+        done
+        kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=""
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+[[ -f "$TOOL_XML" ]] || die "no tool at $TOOL_XML"
+[[ -f "$CONSTRAINTS" ]] || die "no constraints file at $CONSTRAINTS"
+command -v curl >/dev/null || die "curl is needed"
+mkdir -p "$CI_DIR"
+
+# The tool version token must be the package version.
+PKG_VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$ROOT/tis_transformer/__init__.py")
+TOOL_VERSION=$(sed -n 's:.*<token name="@TOOL_VERSION@">\(.*\)</token>.*:\1:p' "$TOOL_DIR/macros.xml")
+[[ -n "$PKG_VERSION" ]] || die "cannot read __version__ from tis_transformer/__init__.py"
+[[ "$PKG_VERSION" == "$TOOL_VERSION" ]] ||
+    die "galaxy/macros.xml @TOOL_VERSION@ is '$TOOL_VERSION' but the package is $PKG_VERSION"
+
+# ------------------------------------------------------------ 1. Galaxy venv
+STAMP="$VENV/.ci-stamp"
+WANT_STAMP="$($PYTHON --version 2>&1) $GALAXY_PINS $(sha256sum "$CONSTRAINTS" | cut -c1-16)"
+if [[ -x "$VENV/bin/galaxy-web" && -x "$VENV/bin/planemo" && "$(cat "$STAMP" 2>/dev/null)" == "$WANT_STAMP" ]]; then
+    log "reusing the Galaxy venv $VENV"
+else
+    log "installing Galaxy 26.1.2 and planemo into $VENV (about 2 minutes)"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
+    # shellcheck disable=SC2086
+    "$VENV/bin/pip" install -q --disable-pip-version-check $GALAXY_PINS -c "$CONSTRAINTS"
+    echo "$WANT_STAMP" > "$STAMP"
+fi
+
+# ------------------------------------------------------------------- 2. lint
+log "planemo lint"
+LINT_LOG="$CI_DIR/lint.log"
+set +e
+(
+    cd "$ROOT"
+    "$VENV/bin/planemo" lint --report_level all --fail_level warn "$TOOL_XML" &&
+    "$VENV/bin/planemo" shed_lint --tools --ensure_metadata --report_level all --fail_level warn \
+        --skip version_bumped "$TOOL_DIR"   # version_bumped asks the Tool Shed online
+) > "$LINT_LOG" 2>&1
+LINT_RC=$?
+set -e
+cat "$LINT_LOG"
+if [[ $LINT_RC -ne 0 ]] || grep -qE '^\.\. (WARNING|ERROR)' "$LINT_LOG"; then
+    die "planemo lint reported warnings or errors (exit $LINT_RC)"
+fi
+log "lint clean"
+
+# ------------------------------------------------- 3. tool dependency venv
+DEP_VENV="$DEPS/$PACKAGE/$PKG_VERSION"
+log "installing this checkout into $DEP_VENV"
+if [[ ! -x "$DEP_VENV/bin/python" ]]; then
+    "$PYTHON" -m venv "$DEP_VENV"
+    "$DEP_VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
+fi
+# A local directory is always rebuilt and reinstalled; numpy, onnxruntime and
+# biopython come along (never torch).
+"$DEP_VENV/bin/pip" install -q --disable-pip-version-check "$ROOT"
+if "$DEP_VENV/bin/python" -c "import torch" 2>/dev/null; then
+    die "torch is installed in the tool's venv; the predictor must not need it"
+fi
+"$DEP_VENV/bin/tis-transformer" --version
+
+# ------------------------------------------------------ 4. Galaxy server
+rm -rf "$SERVER" "$RESULTS"
+mkdir -p "$SERVER" "$RESULTS"
+PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
+
+cat > "$SERVER/tool_conf.xml" <<EOF
+<?xml version="1.0"?>
+<toolbox monitor="false">
+    <section id="ci" name="CI">
+        <tool file="$TOOL_XML"/>
+    </section>
+</toolbox>
+EOF
+cat > "$SERVER/tool_data_table_conf.xml" <<EOF
+<?xml version="1.0"?>
+<tables>
+</tables>
+EOF
+cat > "$SERVER/galaxy.yml" <<EOF
+galaxy:
+  data_dir: $SERVER/data
+  database_connection: "sqlite:///$SERVER/universe.sqlite?isolation_level=IMMEDIATE"
+  tool_config_file: $SERVER/tool_conf.xml
+  tool_data_table_config_path: $SERVER/tool_data_table_conf.xml
+  tool_dependency_dir: $DEPS
+  dependency_resolvers:
+    - type: galaxy_packages
+  conda_auto_init: false
+  conda_auto_install: false
+  enable_mulled_containers: false
+  involucro_auto_init: false
+  admin_users: $ADMIN_EMAIL
+  bootstrap_admin_api_key: $BOOTSTRAP_KEY
+  id_secret: $ID_SECRET
+  watch_tools: false
+  enable_celery_tasks: false
+  cleanup_job: onsuccess
+  allow_user_creation: true
+EOF
+
+log "starting galaxy-web on $URL"
+# setsid: the server leads its own process group, so stopping it also stops
+# the jobs it runs and nothing else.
+setsid "$VENV/bin/galaxy-web" -c "$SERVER/galaxy.yml" -b "127.0.0.1:$PORT" \
+    > "$SERVER/galaxy.log" 2>&1 < /dev/null &
+SERVER_PID=$!
+
+for i in $(seq 1 240); do
+    if curl -sf "$URL/api/version" > "$SERVER/version.json" 2>/dev/null; then
+        break
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        tail -n 60 "$SERVER/galaxy.log" >&2
+        SERVER_PID=""
+        die "Galaxy exited while starting (log: $SERVER/galaxy.log)"
+    fi
+    if [[ $i -eq 240 ]]; then
+        tail -n 60 "$SERVER/galaxy.log" >&2
+        die "Galaxy did not answer on $URL within 240 s"
+    fi
+    sleep 1
+done
+log "Galaxy is up: $(cat "$SERVER/version.json")"
+
+json_field() { "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+USER_ID=$(curl -sf -X POST "$URL/api/users" -H "x-api-key: $BOOTSTRAP_KEY" -H 'Content-Type: application/json' \
+    -d "{\"username\": \"admin\", \"email\": \"$ADMIN_EMAIL\", \"password\": \"ci-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')\"}" |
+    json_field id) || die "cannot create the admin user"
+API_KEY=$(curl -sf -X POST "$URL/api/users/$USER_ID/api_key" -H "x-api-key: $BOOTSTRAP_KEY" |
+    "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin))') || die "cannot create an API key"
+curl -sf "$URL/api/tools/$TOOL_ID" -H "x-api-key: $API_KEY" > /dev/null ||
+    die "Galaxy did not load the tool $TOOL_ID (see $SERVER/galaxy.log)"
+log "admin user and API key ready; tool $TOOL_ID loaded"
+
+# ------------------------------------------------------------- 5. tests
+N_TESTS=$(grep -c '<test[ >]' "$TOOL_XML")
+log "running the tool's $N_TESTS tests with galaxy-tool-test"
+set +e
+"$VENV/bin/galaxy-tool-test" -u "$URL" -k "$API_KEY" -a "$API_KEY" -t "$TOOL_ID" \
+    --parallel-tests 2 -j "$RESULTS/results.json" -o "$RESULTS/outputs" > "$RESULTS/tool-test.log" 2>&1
+TEST_RC=$?
+set -e
+grep -E 'tool tests \(|Total tool test time' "$RESULTS/tool-test.log" | sed 's/^.*\] //' || true
+
+set +e
+"$VENV/bin/python" - "$RESULTS/results.json" "$N_TESTS" <<'EOF'
+import json
+import sys
+
+path, expected = sys.argv[1], int(sys.argv[2])
+try:
+    with open(path) as handle:
+        report = json.load(handle)
+except (OSError, ValueError) as error:
+    print(f"no test report: {error}")
+    print(f"0 passed, {expected} failed")
+    sys.exit(1)
+tests = report.get("tests", [])
+statuses = [(t["id"], t.get("data", {}).get("status", "error"), t.get("data", {})) for t in tests]
+passed = sum(status == "success" for _, status, _ in statuses)
+total = max(report.get("results", {}).get("total", len(tests)), len(tests), expected)
+for test_id, status, data in sorted(statuses):
+    print(f"  {status:8s} {test_id}")
+    if status != "success":
+        for problem in data.get("output_problems") or []:
+            print("           " + " ".join(str(problem).split())[:600])
+        if data.get("execution_problem"):
+            print("           " + " ".join(str(data["execution_problem"]).split())[:600])
+        job = data.get("job") or {}
+        for stream in ("stdout", "stderr"):
+            text = (job.get(stream) or "").strip()
+            if text:
+                print(f"           job {stream}: " + " | ".join(text.splitlines()[-5:])[:600])
+print(f"{passed} passed, {total - passed} failed")
+sys.exit(0 if passed == total and total == expected else 1)
+EOF
+SUMMARY_RC=$?
+set -e
+
+stop_server
+log "done in $(($(date +%s) - START)) s (galaxy-tool-test exit $TEST_RC; report $RESULTS/results.json)"
+if [[ $TEST_RC -ne 0 || $SUMMARY_RC -ne 0 ]]; then
+    echo "Galaxy tool tests FAILED (server log: $SERVER/galaxy.log, tool-test log: $RESULTS/tool-test.log)" >&2
+    exit 1
+fi
+echo "Galaxy tool tests passed"

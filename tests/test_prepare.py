@@ -1,0 +1,72 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from tis_transformer.__main__ import main
+from tis_transformer.prepare import concatenate, load_dataset, read_fasta, read_original, save_dataset
+
+from conftest import CHROMOSOMES, needs_shared
+
+
+def test_npz_round_trips_the_original_file_exactly(tmp_path, chry):
+    save_dataset(chry, tmp_path / "chrY.npz")
+    loaded = load_dataset(tmp_path / "chrY.npz")
+    with gzip.open(CHROMOSOMES / "chrY.npy.gz", "rb") as handle:
+        rows = np.load(handle, allow_pickle=True)
+    assert len(loaded) == len(rows)
+    for i, (array, transcript_id) in enumerate(rows):
+        tokens, labels = loaded.transcript(i)
+        assert loaded.ids[i] == transcript_id
+        assert np.array_equal(tokens, array[:, 0])
+        assert np.array_equal(labels, array[:, 1])
+
+
+def test_npz_is_loaded_without_pickle(tmp_path, chry):
+    save_dataset(chry, tmp_path / "d.npz")
+    with np.load(tmp_path / "d.npz", allow_pickle=False) as data:
+        assert data["tokens"].dtype == np.uint8
+        assert data["ids"].dtype.kind == "U"
+
+
+def test_prepare_command(tmp_path, capsys):
+    needs_shared(CHROMOSOMES / "chrY.npy.gz")
+    assert main(["prepare", str(CHROMOSOMES / "chrY.npy.gz"), str(tmp_path / "y.npz")]) == 0
+    assert "816 transcripts, 1097011 nt, 145 TISs" in capsys.readouterr().out
+
+
+def test_fasta_with_gencode_cds_headers(tmp_path):
+    fasta = tmp_path / "t.fa"
+    fasta.write_text(">ENST1.1|ENSG1|-|-|T-201|T|12|UTR5:1-3|CDS:4-12|\nCCCATGAAA\nTAA\n"
+                     ">ENST2.1|ENSG2|-|-|T-202|T|5|\nACGTA\n")
+    data = read_fasta(fasta)
+    assert data.ids.tolist() == ["ENST1.1", "ENST2.1"]
+    assert np.flatnonzero(data.transcript(0)[1]).tolist() == [3]
+    assert not data.transcript(1)[1].any()
+
+
+def test_fasta_with_tis_table(tmp_path):
+    fasta = tmp_path / "t.fa"
+    fasta.write_text(">a\nATGATGCCC\n>b\nCCCC\n")
+    table = tmp_path / "tis.tsv"
+    table.write_text("a\t1\na\t4\n")
+    data = read_fasta(fasta, table)
+    assert np.flatnonzero(data.transcript(0)[1]).tolist() == [0, 3]
+    table.write_text("b\t9\n")
+    with pytest.raises(ValueError, match="outside 1..4"):
+        read_fasta(fasta, table)
+
+
+def test_concatenate_keeps_transcripts(chry):
+    from conftest import subset
+
+    a, b = subset(chry, [0, 1]), subset(chry, [2, 3, 4])
+    joined = concatenate([a, b])
+    assert len(joined) == 5
+    for i in range(5):
+        assert np.array_equal(joined.transcript(i)[1], chry.transcript(i)[1])
+
+
+def test_unknown_suffix_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="expected a prepared"):
+        load_dataset(tmp_path / "x.csv")

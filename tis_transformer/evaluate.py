@@ -1,0 +1,85 @@
+"""The ``evaluate`` command: pooled TIS metrics of a model on annotated transcripts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import atg_mask, tis_metrics
+from .prepare import Dataset, load_dataset
+
+log = logging.getLogger("tis_transformer")
+
+COLUMNS = ("transcripts", "tis", "roc_auc", "pr_auc", "roc_auc_atg", "pr_auc_atg", "top_k")
+
+
+def score_dataset(data: Dataset, probabilities: list[np.ndarray]) -> dict:
+    """Metrics pooled over every nucleotide of every transcript in ``data``."""
+    scores = np.concatenate(probabilities) if probabilities else np.zeros(0)
+    atg = np.concatenate([atg_mask(data.transcript(i)[0]) for i in range(len(data))])
+    result = tis_metrics(data.labels(), scores, atg)
+    result["transcripts"] = len(data)
+    return result
+
+
+def _onnx_scorer(model: str, device: str, threads: int):
+    from .predict import Predictor
+
+    predictor = Predictor(model, device=device, threads=threads)
+    log.info("model %s on %s", predictor.path.name, predictor.device.upper())
+    return predictor.predict
+
+
+def _checkpoint_scorer(checkpoint: str):
+    import torch
+
+    from .batch import length_batches
+    from .network import pad_batch
+    from .train import load_tis_model
+
+    model = load_tis_model(checkpoint)
+
+    def predict(tokens: list) -> list:
+        out: list = [None] * len(tokens)
+        with torch.no_grad():
+            for members in length_batches(np.array([len(t) for t in tokens]), 16_384, 256):
+                batch = pad_batch([tokens[i] for i in members])
+                probabilities = model(batch).numpy()
+                for row, i in enumerate(members):
+                    out[i] = probabilities[row, : len(tokens[i])]
+        return out
+
+    return predict
+
+
+def markdown_table(results: dict) -> str:
+    """Results by data file as a Markdown table."""
+    lines = ["| data | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, r in results.items():
+        cells = [f"{r[c]:.4f}" if isinstance(r[c], float) else f"{r[c]:,}" for c in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    """Score the model on each data file; print a table, optionally write JSON."""
+    if str(args.model).endswith(".ckpt"):
+        try:
+            predict = _checkpoint_scorer(args.model)
+        except ImportError as error:
+            raise ValueError(f"evaluating a checkpoint needs the train extra ({error})") from None
+    else:
+        predict = _onnx_scorer(args.model, args.device, args.threads)
+    results = {}
+    for path in args.data:
+        data = load_dataset(path)
+        tokens = [data.transcript(i)[0] for i in range(len(data))]
+        results[Path(path).name.split(".")[0]] = score_dataset(data, predict(tokens))
+        log.info("%s done", path)
+    print(markdown_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": str(args.model), "results": results}, indent=2) + "\n")
+    return 0

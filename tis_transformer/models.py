@@ -1,0 +1,64 @@
+"""The models shipped inside the package, and finding a model by name or path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .read import InputError
+
+MODELS_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL = "human"
+
+
+def shipped_models() -> dict[str, dict]:
+    """Metadata of every shipped model, by name."""
+    models = {}
+    for meta_path in sorted(MODELS_DIR.glob("*.json")):
+        if meta_path.with_suffix(".onnx").exists():
+            models[meta_path.stem] = json.loads(meta_path.read_text())
+    return models
+
+
+def resolve_model(model: str | None) -> Path:
+    """Path of an ONNX model given as a shipped model name or a file path.
+
+    Parameters
+    ----------
+    model : str or None
+        A shipped model name (see ``tis-transformer models``), a path to an
+        ``.onnx`` file, or None for the default shipped model.
+
+    Raises
+    ------
+    InputError
+        When neither a shipped model nor a file of that name exists.
+    """
+    name = model or DEFAULT_MODEL
+    shipped = MODELS_DIR / f"{name}.onnx"
+    if "/" not in name and shipped.exists():
+        return shipped
+    path = Path(name)
+    if path.is_file():
+        return path
+    known = ", ".join(shipped_models()) or "none"
+    raise InputError(f"{name}: no such model file or shipped model (shipped: {known})")
+
+
+def print_models() -> int:
+    """The ``models`` command: one block per shipped model."""
+    models = shipped_models()
+    if not models:
+        print("no shipped models found in", MODELS_DIR)
+        return 1
+    for name, meta in models.items():
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        print(f"{name}{default}: {MODELS_DIR / (name + '.onnx')}")
+        for key in ("description", "trained_on", "validated_on", "held_out", "parameters",
+                    "file_size", "sha256", "package_version", "exported"):
+            if key in meta:
+                print(f"  {key}: {meta[key]}")
+        for chrom, metrics in meta.get("metrics", {}).items():
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+            print(f"  metrics {chrom}: {shown}")
+    return 0
