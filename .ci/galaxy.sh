@@ -84,9 +84,11 @@ else
     log "installing Galaxy 26.1.2 and planemo into $VENV (about 2 minutes)"
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
-    # shellcheck disable=SC2086
-    "$VENV/bin/pip" install -q --disable-pip-version-check $GALAXY_PINS -c "$CONSTRAINTS"
+    {
+        "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
+        # shellcheck disable=SC2086
+        "$VENV/bin/pip" install -q --disable-pip-version-check $GALAXY_PINS -c "$CONSTRAINTS"
+    } > "$CI_DIR/pip-galaxy.log" 2>&1 || { tail -n 40 "$CI_DIR/pip-galaxy.log" >&2; die "pip could not install Galaxy"; }
     echo "$WANT_STAMP" > "$STAMP"
 fi
 
@@ -111,13 +113,16 @@ log "lint clean"
 # ------------------------------------------------- 3. tool dependency venv
 DEP_VENV="$DEPS/$PACKAGE/$PKG_VERSION"
 log "installing this checkout into $DEP_VENV"
-if [[ ! -x "$DEP_VENV/bin/python" ]]; then
-    "$PYTHON" -m venv "$DEP_VENV"
-    "$DEP_VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
-fi
-# A local directory is always rebuilt and reinstalled; numpy, onnxruntime and
-# biopython come along (never torch).
-"$DEP_VENV/bin/pip" install -q --disable-pip-version-check "$ROOT"
+PIP_LOG="$CI_DIR/pip-tool-deps.log"
+{
+    if [[ ! -x "$DEP_VENV/bin/python" ]]; then
+        "$PYTHON" -m venv "$DEP_VENV"
+        "$DEP_VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
+    fi
+    # A local directory is always rebuilt and reinstalled; numpy, onnxruntime
+    # and biopython come along (never torch).
+    "$DEP_VENV/bin/pip" install -q --disable-pip-version-check "$ROOT"
+} > "$PIP_LOG" 2>&1 || { cat "$PIP_LOG" >&2; die "pip could not install $ROOT into $DEP_VENV"; }
 if "$DEP_VENV/bin/python" -c "import torch" 2>/dev/null; then
     die "torch is installed in the tool's venv; the predictor must not need it"
 fi

@@ -50,12 +50,14 @@ class ExportableTIS(nn.Module):
     """The inference function of a ``TISNetwork``, written for ONNX export.
 
     Takes ``tokens`` (batch, length) int64 padded with ``PAD`` and returns TIS
-    probabilities (batch, length) float32.  Holds references to, not copies of,
+    probabilities (batch, length) float32; ``logit_offset`` is added to the
+    logits first (see ``TISModel.logit_offset``).  Holds references to, not copies of,
     the network's modules.
     """
 
-    def __init__(self, network: TISNetwork):
+    def __init__(self, network: TISNetwork, logit_offset: float = 0.0):
         super().__init__()
+        self.logit_offset = float(logit_offset)
         config = network.config
         if not config.reversible:
             raise ValueError("export supports reversible networks (the default)")
@@ -153,22 +155,22 @@ class ExportableTIS(nn.Module):
             x1 = x1 + self._attention(attn, attn_norm(x2), keep, valid, (sin, cos))
             x2 = x2 + ff(ff_norm(x1))
         x = self.network.norm(x1 + x2)
-        logits = self.network.head(x)[..., 0]
+        logits = self.network.head(x)[..., 0] + self.logit_offset
         return torch.sigmoid(logits)[:, :n]
 
 
-def stock_probabilities(network: TISNetwork, tokens: list) -> list:
+def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float = 0.0) -> list:
     """TIS probabilities from the stock performer-pytorch modules, one transcript at a time."""
     network.eval()
     out = []
     with torch.no_grad():
         for t in tokens:
             x = torch.as_tensor(np.asarray(t, dtype=np.int64))[None]
-            out.append(torch.sigmoid(network(x)[0, :, 0]).numpy())
+            out.append(torch.sigmoid(network(x)[0, :, 0] + logit_offset).numpy())
     return out
 
 
-def export_onnx(network: TISNetwork, path: str | Path, metadata: dict) -> dict:
+def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_offset: float = 0.0) -> dict:
     """Write ``network`` as an ONNX model with dynamic batch and length.
 
     Parameters
@@ -179,6 +181,8 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict) -> dict:
         Output ``.onnx``; a ``.json`` with the same stem holds the metadata too.
     metadata : dict
         Stored in the model's ``metadata_props`` (values JSON-encoded) and beside it.
+    logit_offset : float
+        Added to the logits before the sigmoid (see ``TISModel.logit_offset``).
 
     Returns
     -------
@@ -189,7 +193,7 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict) -> dict:
 
     network.eval()
     network.fix_projections()
-    module = ExportableTIS(network).eval()
+    module = ExportableTIS(network, logit_offset).eval()
     example = torch.randint(0, 4, (2, 700))
     path = Path(path)
     batch = torch.export.Dim("batch", min=1)
@@ -216,7 +220,8 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict) -> dict:
     return meta
 
 
-def check_parity(network: TISNetwork, model_path: str | Path, tokens: list, tolerance: float = 1e-4) -> float:
+def check_parity(network: TISNetwork, model_path: str | Path, tokens: list, tolerance: float = 1e-4,
+                 logit_offset: float = 0.0) -> float:
     """Largest |p_torch - p_onnx| over transcripts scored alone and in one padded batch.
 
     Raises
@@ -226,7 +231,7 @@ def check_parity(network: TISNetwork, model_path: str | Path, tokens: list, tole
     """
     import onnxruntime as ort
 
-    expected = stock_probabilities(network, tokens)
+    expected = stock_probabilities(network, tokens, logit_offset)
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for t, p in zip(tokens, expected):
@@ -272,13 +277,13 @@ def run(args) -> int:
         extra["metrics"] = json.loads(Path(args.metrics).read_text())
     name = args.name or Path(args.output).stem
     metadata = build_metadata(model.network, name, args.description, extra)
-    meta = export_onnx(model.network, args.output, metadata)
+    meta = export_onnx(model.network, args.output, metadata, model.logit_offset)
     if args.parity_data:
         data = load_dataset(args.parity_data)
         order = np.argsort(data.lengths)
         picks = order[np.linspace(0, len(order) - 1, args.parity_transcripts).astype(int)]
         tokens = [data.transcript(i)[0] for i in picks]
-        worst = check_parity(model.network, args.output, tokens)
+        worst = check_parity(model.network, args.output, tokens, logit_offset=model.logit_offset)
         print(f"parity: max |p_torch - p_onnx| = {worst:.2e} over {len(tokens)} transcripts "
               f"({min(map(len, tokens))}-{max(map(len, tokens))} nt), alone and batched")
     print(f"{args.output}: {meta['file_size']} bytes, sha256 {meta['sha256']}")

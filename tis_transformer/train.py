@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -195,9 +196,14 @@ class TISModel(_Base):
         self.save_hyperparameters()
         self._collected: list = []
 
+    @property
+    def logit_offset(self) -> float:
+        """Shift that undoes ``pos_weight``'s inflation of the odds, for calibrated probabilities."""
+        return -math.log(self.hparams.pos_weight)
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """TIS probabilities ``(batch, length)``."""
-        return torch.sigmoid(self.network(tokens)[..., 0])
+        return torch.sigmoid(self.network(tokens)[..., 0] + self.logit_offset)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         mask = batch["tokens"] != PAD
@@ -209,7 +215,7 @@ class TISModel(_Base):
 
     def _collect(self, batch: dict) -> None:
         mask = batch["tokens"] != PAD
-        probs = torch.sigmoid(self.network(batch["tokens"], mask)[..., 0])
+        probs = torch.sigmoid(self.network(batch["tokens"], mask)[..., 0] + self.logit_offset)
         for row in range(mask.shape[0]):
             n = int(mask[row].sum())
             tokens = batch["tokens"][row, :n].cpu().numpy()
@@ -338,7 +344,8 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     if task == "train":
         parser.add_argument("--transfer_checkpoint", help="start from this pretraining checkpoint")
         parser.add_argument("--pos_weight", type=float, default=1.0,
-                            help="loss weight of TIS positions (default 1)")
+                            help="loss weight of TIS positions (default 1); predicted probabilities "
+                            "are corrected for it")
     else:
         parser.add_argument("--mask_frac", type=float, default=0.85,
                             help="fraction of chosen positions set to the mask token (default 0.85)")

@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("performer_pytorch")
+pytest.importorskip("onnx")
+
+from tis_transformer.export import build_metadata, check_parity, export_onnx, stock_probabilities  # noqa: E402
+from tis_transformer.network import NetworkConfig, TISNetwork  # noqa: E402
+from tis_transformer.predict import Predictor  # noqa: E402
+from tis_transformer.prepare import read_original  # noqa: E402
+
+from conftest import CHROMOSOMES, needs_shared  # noqa: E402
+
+pytestmark = [pytest.mark.train, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The default architecture with random weights, exported once."""
+    torch.manual_seed(0)
+    network = TISNetwork(NetworkConfig())
+    network.eval()
+    network.fix_projections()
+    path = tmp_path_factory.mktemp("onnx") / "random.onnx"
+    meta = export_onnx(network, path, build_metadata(network, "random"), logit_offset=-1.0)
+    return network, path, meta
+
+
+@pytest.fixture(scope="module")
+def real_transcripts():
+    """Real transcripts from 100 nt up to the longest in the data (49 kb, chr22)."""
+    needs_shared(CHROMOSOMES / "chr22.npy.gz")
+    data = read_original(CHROMOSOMES / "chr22.npy.gz")
+    lengths = data.lengths
+    picks = [int(np.argmin(np.abs(lengths - target))) for target in (100, 700, 3000, 12_000)]
+    picks.append(int(np.argmax(lengths)))
+    return [data.transcript(i)[0] for i in picks]
+
+
+def test_parity_on_real_transcripts_alone_and_batched(exported, real_transcripts):
+    network, path, _ = exported
+    assert max(map(len, real_transcripts)) == 49_287
+    worst = check_parity(network, path, real_transcripts, tolerance=1e-4, logit_offset=-1.0)
+    assert worst <= 1e-4
+
+
+def test_metadata_inside_and_beside_the_model(exported):
+    import onnx
+
+    _, path, meta = exported
+    beside = json.loads(path.with_suffix(".json").read_text())
+    assert beside["sha256"] == meta["sha256"] and len(meta["sha256"]) == 64
+    assert beside["architecture"]["dim"] == 30
+    inside = {p.key: json.loads(p.value) for p in onnx.load(str(path)).metadata_props}
+    assert inside["tokens"]["A"] == 0 and inside["tokens"]["PAD"] == 5
+    assert inside["name"] == "random"
+
+
+def test_exported_model_is_small_and_dynamic(exported):
+    _, path, _ = exported
+    assert path.stat().st_size < 3_000_000
+    predictor = Predictor(str(path), device="cpu")
+    for shape in ((1, 1), (3, 257), (2, 1000)):
+        out = predictor.session.run(None, {"tokens": np.zeros(shape, dtype=np.int64)})[0]
+        assert out.shape == shape
+
+
+def test_predictor_matches_stock_model(exported, real_transcripts):
+    network, path, _ = exported
+    tokens = real_transcripts[:3]
+    expected = stock_probabilities(network, tokens, logit_offset=-1.0)
+    got = Predictor(str(path), device="cpu", max_tokens=4000).predict(tokens)
+    for e, g in zip(expected, got):
+        assert np.abs(e - g).max() <= 1e-4
+
+
+def test_parity_check_can_fail(exported, real_transcripts):
+    network, path, _ = exported
+    with pytest.raises(AssertionError, match="differ"):
+        check_parity(network, path, real_transcripts[:1], logit_offset=0.0)
+
+
+def test_export_command(tmp_path, small_split, capsys):
+    import lightning as L
+
+    from tis_transformer.__main__ import main
+    from tis_transformer.train import TISModel
+
+    model = TISModel(dict(dim=16, depth=1, heads=2, dim_head=8, local_attn_heads=1, local_window_size=32,
+                          nb_features=16, ff_chunks=1), pos_weight=4.0)
+    trainer = L.Trainer(max_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(tmp_path / "m.ckpt"), "-o", str(out), "--parity_data",
+                 str(small_split / "val.npz"), "--parity_transcripts", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "parity: max |p_torch - p_onnx|" in printed
+    assert json.loads(out.with_suffix(".json").read_text())["architecture"]["depth"] == 1
