@@ -99,8 +99,10 @@ set +e
 (
     cd "$ROOT"
     "$VENV/bin/planemo" lint --report_level all --fail_level warn "$TOOL_XML" &&
+    # Skipped: version_bumped asks the Tool Shed online; shed_remote_repository_url
+    # compares the URL with the checkout's own directory names (checked below instead).
     "$VENV/bin/planemo" shed_lint --tools --ensure_metadata --report_level all --fail_level warn \
-        --skip version_bumped "$TOOL_DIR"   # version_bumped asks the Tool Shed online
+        --skip version_bumped,shed_remote_repository_url "$TOOL_DIR"
 ) > "$LINT_LOG" 2>&1
 LINT_RC=$?
 set -e
@@ -108,6 +110,8 @@ cat "$LINT_LOG"
 if [[ $LINT_RC -ne 0 ]] || grep -qE '^\.\. (WARNING|ERROR)' "$LINT_LOG"; then
     die "planemo lint reported warnings or errors (exit $LINT_RC)"
 fi
+grep -qE '^remote_repository_url: .*/tree/main/galaxy/?$' "$TOOL_DIR/.shed.yml" ||
+    die "galaxy/.shed.yml: remote_repository_url should point at the galaxy/ folder (.../tree/main/galaxy)"
 log "lint clean"
 
 # ------------------------------------------------- 3. tool dependency venv

@@ -36,14 +36,23 @@ def _sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat((angles.sin(), angles.cos()), dim=-1)
 
 
-def _rotate_every_two(x: torch.Tensor) -> torch.Tensor:
-    pairs = x.unflatten(-1, (-1, 2))
-    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+def _rotation(dim: int, interleaved: bool) -> torch.Tensor:
+    """Matrix R with ``x @ R`` equal to the rotary "rotate" of x.
 
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    first, second = x.chunk(2, dim=-1)
-    return torch.cat((-second, first), dim=-1)
+    Interleaved pairs (performer-pytorch): (x0, x1, ...) -> (-x1, x0, ...);
+    halves (local-attention): (a, b) -> (-b, a).  One small MatMul instead of
+    Split/Neg/Concat nodes, which cost more than the arithmetic in onnxruntime.
+    """
+    rotation = torch.zeros(dim, dim)
+    half = dim // 2
+    for i in range(half):
+        if interleaved:
+            rotation[2 * i + 1, 2 * i] = -1.0
+            rotation[2 * i, 2 * i + 1] = 1.0
+        else:
+            rotation[half + i, i] = -1.0
+            rotation[i, half + i] = 1.0
+    return rotation
 
 
 class ExportableTIS(nn.Module):
@@ -75,8 +84,9 @@ class ExportableTIS(nn.Module):
 
     def _global(self, attn, q, k, v, keep, rotary):
         sin, cos = rotary
-        q = q * cos + _rotate_every_two(q) * sin
-        k = k * cos + _rotate_every_two(k) * sin
+        rotation = _rotation(q.shape[-1], interleaved=True)
+        q = q * cos + (q @ rotation) * sin
+        k = k * cos + (k @ rotation) * sin
         fast = attn.fast_attention
         normalizer = q.shape[-1] ** -0.25
         projection = fast.projection_matrix.t()
@@ -109,17 +119,22 @@ class ExportableTIS(nn.Module):
 
         k = around(k, -1.0)
         v = around(v, -1.0)
-        valid = around(valid.to(torch.float32), 0.0) > 0.5
+        # The key mask rides in the score MatMul as an extra dimension (query 1, key 0 or
+        # -1e9) instead of a Where/Add over the largest tensor.  -1e9, not -inf, keeps a
+        # window without valid keys finite, so padding can never turn into NaN.
+        bias = (around(valid.to(torch.float32), 0.0) - 1.0) * 1e9
         # local-attention's relative rotary positions: keys 0..3w-1, queries the last w of them
         positions = torch.arange(3 * w, dtype=torch.float32)
         inv_freq = self.attentions[0].local_attn.rel_pos.inv_freq
         freqs = positions[:, None] * inv_freq[None, :]
         freqs = torch.cat((freqs, freqs), dim=-1)
         q_freqs = freqs[2 * w:]
-        q = q * q_freqs.cos() + _rotate_half(q) * q_freqs.sin()
-        k = k * freqs.cos() + _rotate_half(k) * freqs.sin()
+        rotation = _rotation(d, interleaved=False)
+        q = q * q_freqs.cos() + (q @ rotation) * q_freqs.sin()
+        k = k * freqs.cos() + (k @ rotation) * freqs.sin()
+        q = torch.cat((q, torch.ones_like(q[..., :1])), dim=-1)
+        k = torch.cat((k, bias.unsqueeze(-1).expand(b, h, windows, 3 * w, 1)), dim=-1)
         sim = q @ k.transpose(-1, -2)
-        sim = sim.masked_fill(~valid.unsqueeze(-2), -torch.finfo(torch.float32).max)
         out = sim.softmax(dim=-1) @ v
         return out.reshape(b, h, n, d)
 
@@ -204,17 +219,32 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_off
             dynamic_shapes={"tokens": {0: batch, 1: length}}, opset_version=OPSET, optimize=True,
             external_data=False,
         )
-    model = program.model_proto
-    meta = dict(metadata)
-    for key, value in meta.items():
+    onnx.save(program.model_proto, str(path))
+    return attach_metadata(path, metadata)
+
+
+def attach_metadata(path: str | Path, metadata: dict) -> dict:
+    """Store ``metadata`` inside an ONNX model and beside it as ``.json``.
+
+    Values are JSON-encoded into the model's ``metadata_props``; the JSON file
+    also gets the model's ``sha256`` and ``file_size``.
+    """
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        if key in ("sha256", "file_size"):
+            continue
         entry = model.metadata_props.add()
         entry.key = key
         entry.value = json.dumps(value)
     model.producer_name = "tis-transformer"
     model.producer_version = __version__
     onnx.save(model, str(path))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    meta["sha256"] = digest
+    meta = {k: v for k, v in metadata.items() if k not in ("sha256", "file_size")}
+    meta["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     meta["file_size"] = path.stat().st_size
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta

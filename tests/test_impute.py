@@ -1,0 +1,165 @@
+"""The ``impute`` command end to end with the shipped model."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tis_transformer.__main__ import main
+from tis_transformer.read import load_npy, read_records
+
+from conftest import CHROMOSOMES, EXAMPLE_FASTA, SEED_RESULTS, needs_shared
+
+EXAMPLE_IDS = ["ENST00000410304", "ENST00000506552", "ENST00000455694"]
+
+
+def run_cli(*args, cwd=None):
+    """Run the installed command in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "tis_transformer", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def test_fasta_to_npy_in_the_original_layout(tmp_path):
+    needs_shared(EXAMPLE_FASTA)
+    out = tmp_path / "example.npy"
+    assert main(["impute", str(EXAMPLE_FASTA), "-o", str(out), "-q"]) == 0
+    rows = load_npy(out)  # our own safe loader reads it back
+    reference = np.load(SEED_RESULTS, allow_pickle=True)
+    assert rows.shape == reference.shape == (3, 3)
+    for ours, theirs in zip(rows, reference):
+        assert ours[0] == theirs[0]
+        assert np.array_equal(ours[1], theirs[1])
+        assert ours[2].dtype == np.float32 and ours[2].shape == theirs[2].shape
+        assert np.all((ours[2] >= 0) & (ours[2] <= 1))
+
+
+def test_default_output_name_in_working_directory(tmp_path):
+    needs_shared(EXAMPLE_FASTA)
+    result = run_cli("impute", str(EXAMPLE_FASTA), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "example.npy").exists()
+    assert "on CPU" in result.stderr
+
+
+@pytest.mark.parametrize("suffix,first", [(".tsv", "transcript_id\tposition"), (".gff3", "##gff-version 3"),
+                                          (".bed", "ENST")])
+def test_table_formats_by_suffix(tmp_path, suffix, first):
+    needs_shared(EXAMPLE_FASTA)
+    out = tmp_path / f"sites{suffix}"
+    assert main(["impute", str(EXAMPLE_FASTA), "-o", str(out), "--top_k", "2", "-q"]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith(first)
+    body = [line for line in lines if not line.startswith(("#", "transcript_id"))]
+    assert len(body) == 6  # two per transcript
+    assert {line.split("\t")[0] for line in body} == set(EXAMPLE_IDS)
+
+
+def test_sequence_prints_table_to_stdout(capsys):
+    assert main(["impute", "gggccaccAUGGCGUCUUAAgg", "--top_k", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split("\t")[:3] == ["transcript_id", "position", "probability"]
+    assert len(lines) == 2 and lines[1].startswith("sequence\t")
+
+
+def test_threshold_selects_sites(tmp_path):
+    needs_shared(EXAMPLE_FASTA)
+    out = tmp_path / "all.tsv"
+    assert main(["impute", str(EXAMPLE_FASTA), "-o", str(out), "--threshold", "0", "-q"]) == 0
+    assert len(out.read_text().splitlines()) == 1 + 99 + 414 + 989  # every position
+
+
+def test_npy_input_of_the_original_format(tmp_path):
+    needs_shared(CHROMOSOMES / "chrY.npy.gz")
+    import gzip
+
+    with gzip.open(CHROMOSOMES / "chrY.npy.gz", "rb") as handle:
+        rows = np.load(handle, allow_pickle=True)[:5]
+    source = tmp_path / "five.npy"
+    np.save(source, rows, allow_pickle=True)
+    out = tmp_path / "five_out.npy"
+    assert main(["impute", str(source), "-o", str(out), "-q"]) == 0
+    results = load_npy(out)
+    assert [r[0] for r in results] == [">" + str(r[1]) for r in rows]
+    assert all(len(r[2]) == len(x[0]) for r, x in zip(results, rows))
+
+
+def test_long_transcript_is_predicted(tmp_path):
+    needs_shared(CHROMOSOMES / "chr22.npy.gz")
+    from tis_transformer.prepare import read_original
+    from tis_transformer.tokens import decode
+
+    data = read_original(CHROMOSOMES / "chr22.npy.gz")
+    longest = int(np.argmax(data.lengths))
+    fasta = tmp_path / "long.fa"
+    fasta.write_text(f">{data.ids[longest]}\n{decode(data.transcript(longest)[0])}\n")
+    out = tmp_path / "long.npy"
+    assert main(["impute", str(fasta), "-o", str(out), "-q"]) == 0
+    (row,) = load_npy(out)
+    assert len(row[2]) == 49_287 > 30_000
+    assert np.isfinite(row[2]).all()
+
+
+@pytest.mark.parametrize("content,message", [
+    ("", "no records"),
+    ("just some text\n", "not a FASTA file"),
+    (">a\nACGT\n>a\nACGT\n", "duplicate id"),
+    (">a\n\n>b\nACGT\n", "empty sequence"),
+    (">a\nACGTJ\n", "invalid nucleotide 'J' at position 5"),
+])
+def test_bad_input_one_line_error_and_no_output(tmp_path, content, message):
+    source = tmp_path / "in.fa"
+    source.write_text(content)
+    out = tmp_path / "out.tsv"
+    result = run_cli("impute", str(source), "-o", str(out))
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists() and os.listdir(tmp_path) == ["in.fa"]
+
+
+def test_missing_and_corrupt_model(tmp_path):
+    result = run_cli("impute", "ACGTACGT", str(tmp_path / "nope.onnx"))
+    assert result.returncode != 0 and "no such model" in result.stderr and "Traceback" not in result.stderr
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model at all")
+    result = run_cli("impute", "ACGTACGT", str(bad))
+    assert result.returncode != 0 and "not a usable ONNX model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cuda_request_without_gpu_is_a_clear_error():
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("a CUDA provider is present")
+    result = run_cli("impute", "ACGTACGT", "--device", "cuda")
+    assert result.returncode != 0 and "onnxruntime-gpu" in result.stderr
+
+
+def test_prediction_never_imports_torch(tmp_path):
+    needs_shared(EXAMPLE_FASTA)
+    code = (
+        "import sys\n"
+        "from tis_transformer.__main__ import main\n"
+        f"assert main(['impute', {str(EXAMPLE_FASTA)!r}, '-o', {str(tmp_path / 'x.tsv')!r}, '-q']) == 0\n"
+        "assert main(['models']) == 0\n"
+        "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning', 'performer_pytorch'))\n"
+        "assert not leaked, leaked\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_version_and_models_commands():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("tis-transformer ")
+    result = run_cli("models")
+    assert result.returncode == 0 and "human (default)" in result.stdout and "sha256" in result.stdout
+
+
+def test_records_are_read_lazily_from_fasta():
+    needs_shared(EXAMPLE_FASTA)
+    assert [name for name, _ in read_records(str(EXAMPLE_FASTA))] == EXAMPLE_IDS
