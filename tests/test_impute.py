@@ -116,7 +116,8 @@ def test_bad_input_one_line_error_and_no_output(tmp_path, content, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("tis-transformer: error: ")
     assert not out.exists() and os.listdir(tmp_path) == ["in.fa"]
 
 

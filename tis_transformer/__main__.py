@@ -108,12 +108,22 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(quiet: bool) -> None:
+    # our own logger only: libraries (onnxscript, Lightning) keep their own settings
+    log = logging.getLogger("tis_transformer")
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("tis-transformer: %(message)s"))
+        log.addHandler(handler)
+    log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(train_options=argv[:1] in (["pretrain"], ["train"])).parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-                        format="tis-transformer: %(message)s")
+    _configure_logging(quiet=getattr(args, "quiet", False))
     try:
         if args.command == "impute":
             from .impute import run

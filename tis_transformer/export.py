@@ -25,7 +25,7 @@ from . import __version__
 from .network import TISNetwork
 from .tokens import NUCLEOTIDES, PAD
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("tis_transformer")
 
 OPSET = 18
 

@@ -1,0 +1,40 @@
+import json
+
+import numpy as np
+import pytest
+
+from tis_transformer.__main__ import main
+from tis_transformer.evaluate import markdown_table, score_dataset
+from tis_transformer.prepare import from_arrays, save_dataset
+
+
+def test_score_dataset_pools_every_position():
+    # two transcripts: the TIS of the first at its ATG, none in the second
+    data = from_arrays(["a", "b"], [np.array([2, 0, 1, 3, 2]), np.array([0, 1, 3])],
+                       [np.array([0, 1, 0, 0, 0]), np.array([0, 0, 0])])
+    perfect = [np.array([0.1, 0.9, 0.1, 0.1, 0.1]), np.array([0.2, 0.1, 0.1])]
+    result = score_dataset(data, perfect)
+    assert result["positions"] == 8 and result["tis"] == 1 and result["transcripts"] == 2
+    assert result["roc_auc"] == pytest.approx(1.0) and result["pr_auc"] == pytest.approx(1.0)
+    assert result["roc_auc_atg"] == pytest.approx(1.0) and result["top_k"] == pytest.approx(1.0)
+    wrong = [np.array([0.1, 0.2, 0.1, 0.1, 0.1]), np.array([0.9, 0.1, 0.1])]
+    result = score_dataset(data, wrong)
+    assert result["top_k"] == 0.0 and result["pr_auc_atg"] == pytest.approx(0.5)
+
+
+def test_evaluate_command_with_shipped_model(tmp_path, chry, capsys):
+    from conftest import subset
+
+    save_dataset(subset(chry, list(range(0, 816, 20))), tmp_path / "chrYsub.npz")
+    assert main(["evaluate", "human", str(tmp_path / "chrYsub.npz"), "--json", str(tmp_path / "m.json"), "-q"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("| data | transcripts | tis | roc_auc")
+    result = json.loads((tmp_path / "m.json").read_text())["results"]["chrYsub"]
+    assert result["transcripts"] == 41
+    assert result["roc_auc"] > 0.9  # the shipped model has learned something real
+
+
+def test_markdown_table_formats_numbers():
+    table = markdown_table({"x": {"transcripts": 1200, "tis": 3, "roc_auc": 0.5, "pr_auc": 0.25,
+                                  "roc_auc_atg": 0.5, "pr_auc_atg": 0.1, "top_k": 0.0}})
+    assert "| x | 1,200 | 3 | 0.5000 | 0.2500 |" in table
