@@ -159,7 +159,7 @@ def measure(command: list[str], cwd: Path, log: Path, poll_pss: bool = True,
 
     Returns wall seconds (start-up included), the peak RSS of its largest process
     (``ru_maxrss`` as ``/usr/bin/time`` reports it) and, when
-    polled, the peak summed PSS of its process tree (every 0.25 s).
+    polled, the peak summed PSS of its process tree (every 0.05 s, after 2 s every 0.25 s).
     """
     peak_pss = [0]
     done = threading.Event()
@@ -175,7 +175,8 @@ def measure(command: list[str], cwd: Path, log: Path, poll_pss: bool = True,
                                    stdin=subprocess.DEVNULL)
 
         def poll():
-            while not done.wait(0.25):
+            # every 0.05 s for the first 2 s (short runs), then every 0.25 s
+            while not done.wait(0.05 if time.perf_counter() - start < 2.0 else 0.25):
                 peak_pss[0] = max(peak_pss[0], _tree_pss_kb(process.pid))
 
         poller = threading.Thread(target=poll, daemon=True)

@@ -164,3 +164,29 @@ def test_version_and_models_commands():
 def test_records_are_read_lazily_from_fasta():
     needs_shared(EXAMPLE_FASTA)
     assert [name for name, _ in read_records(str(EXAMPLE_FASTA))] == EXAMPLE_IDS
+
+
+def test_several_outputs_from_one_run(tmp_path):
+    needs_shared(EXAMPLE_FASTA)
+    args = ["impute", str(EXAMPLE_FASTA), "--top_k", "1", "-q", "-o", str(tmp_path / "s.tsv"),
+            "-o", f"gff3:{tmp_path / 's.gff'}", "-o", f"positions:{tmp_path / 'p.txt'}",
+            "-o", str(tmp_path / "r.npy")]
+    assert main(args) == 0
+    assert len((tmp_path / "s.tsv").read_text().splitlines()) == 4
+    assert (tmp_path / "s.gff").read_text().startswith("##gff-version 3\n")
+    positions = (tmp_path / "p.txt").read_text().splitlines()
+    assert positions[0] == "transcript_id\tposition\tnucleotide\tprobability"
+    assert len(positions) == 1 + 99 + 414 + 989
+    assert positions[1].split("\t")[:3] == ["ENST00000410304", "1", "G"]
+    rows = load_npy(tmp_path / "r.npy")
+    # the per-nucleotide table and the npy hold the same probabilities
+    first = np.array([float(line.split("\t")[3]) for line in positions[1:100]])
+    assert np.allclose(first, rows[0][2], rtol=1e-5, atol=1e-12)
+
+
+def test_failed_run_writes_none_of_several_outputs(tmp_path):
+    source = tmp_path / "in.fa"
+    source.write_text(">a\nACGT\n>b\nACGTZ\n")
+    result = run_cli("impute", str(source), "-o", str(tmp_path / "a.tsv"), "-o", str(tmp_path / "b.npy"))
+    assert result.returncode != 0 and "invalid nucleotide 'Z'" in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["in.fa"]

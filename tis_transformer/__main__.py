@@ -23,10 +23,13 @@ def _impute_parser(sub) -> None:
                    "or an original-format .npy")
     p.add_argument("model", nargs="?", default=None,
                    help="ONNX model file or shipped model name (default: the shipped human model)")
-    p.add_argument("-o", "--output", help="output file; the format follows its suffix "
-                   "(.npy, .tsv, .gff3, .bed) unless --format is given. Default: INPUT stem + .npy "
-                   "for files, the site table on stdout for a sequence")
-    p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed"], help="output format")
+    p.add_argument("-o", "--output", action="append", metavar="[FORMAT:]PATH",
+                   help="output file; the format follows its suffix (.npy, .tsv, .gff3, .bed) or a "
+                   "FORMAT: prefix (npy, tsv, gff3, bed, positions). Repeat for several outputs of one "
+                   "run. Default: INPUT stem + .npy for files, the site table on stdout for a sequence")
+    p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed", "positions"],
+                   help="output format when one output is given (positions: every nucleotide's "
+                   "probability as a table)")
     sites = p.add_mutually_exclusive_group()
     sites.add_argument("--threshold", type=float, default=None,
                        help="report sites with probability >= THRESHOLD (default 0.5)")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .predict import Predictor
 from .read import InputError, read_records
-from .write import format_from_path, write_results
+from .write import FORMATS, format_from_path, write_outputs
 
 log = logging.getLogger("tis_transformer")
 
@@ -22,13 +22,14 @@ _INPUT_SUFFIXES = (".gz", ".fa", ".fasta", ".fna", ".fas", ".npy")
 
 def default_output(source: str, fmt: str | None) -> str:
     """Output path for a file input without ``-o``: its stem in the current directory."""
+    extension = {"positions": "positions.tsv"}.get(fmt or "npy", fmt or "npy")
     name = Path(source).name
     while True:
         stem, suffix = os.path.splitext(name)
         if suffix.lower() not in _INPUT_SUFFIXES or not stem:
             break
         name = stem
-    return f"{name}.{fmt or 'npy'}"
+    return f"{name}.{extension}"
 
 
 class Progress:
@@ -66,12 +67,10 @@ def run(args) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise InputError("--threshold must lie between 0 and 1")
     literal = not os.path.exists(args.input)
-    output = args.output
-    if output is None and not literal:
-        output = default_output(args.input, args.format)
-    fmt = format_from_path(output, args.format)
-    if output is None and fmt == "npy":
-        raise InputError("npy output needs a file: give -o OUT.npy")
+    targets = output_targets(args.output, args.format, args.input, literal)
+    for path, fmt in targets:
+        if path is None and fmt == "npy":
+            raise InputError("npy output needs a file: give -o OUT.npy")
     records: Iterable = read_records(args.input)
     if literal:
         # a literal sequence prints to stdout, which cannot be unwritten: check it first
@@ -81,7 +80,32 @@ def run(args) -> int:
     log.info("model %s on %s", predictor.path.name, predictor.device.upper())
     progress = Progress(enabled=not args.quiet and not literal)
     results = progress.track(predictor.predict_records(records))
-    write_results(output, fmt, results, threshold=args.threshold, top_k=args.top_k)
-    if output is not None:
-        log.info("%d transcripts, %d nt -> %s (%s)", progress.records, progress.nucleotides, output, fmt)
+    write_outputs(targets, results, threshold=args.threshold, top_k=args.top_k)
+    for path, fmt in targets:
+        if path is not None:
+            log.info("%d transcripts, %d nt -> %s (%s)", progress.records, progress.nucleotides, path, fmt)
     return 0
+
+
+def output_targets(outputs: list | None, fmt: str | None, source: str, literal: bool) -> list:
+    """``(path, format)`` pairs from the ``-o [FORMAT:]PATH`` options.
+
+    ``--format`` applies when exactly one output is given; without ``-o`` a
+    file input writes ``INPUT_STEM.npy`` (or the ``--format`` suffix) in the
+    working directory and a literal sequence prints its table.
+    """
+    if not outputs:
+        if literal:
+            return [(None, format_from_path(None, fmt))]
+        path = default_output(source, fmt)
+        return [(path, format_from_path(path, fmt))]
+    if fmt and len(outputs) > 1:
+        raise InputError("--format applies to a single output; use -o FORMAT:PATH for several")
+    targets = []
+    for output in outputs:
+        prefix, _, rest = output.partition(":")
+        if rest and prefix in FORMATS:
+            targets.append((rest, prefix))
+        else:
+            targets.append((output, format_from_path(output, fmt)))
+    return targets

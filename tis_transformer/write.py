@@ -22,9 +22,10 @@ import numpy as np
 from .orfs import TABLE_COLUMNS, Site, site_table
 from .read import InputError
 
-__all__ = ["FORMATS", "OutputError", "format_from_path", "write_results"]
+__all__ = ["FORMATS", "OutputError", "format_from_path", "write_outputs", "write_results"]
 
-FORMATS = ("npy", "tsv", "gff3", "bed")
+FORMATS = ("npy", "tsv", "gff3", "bed", "positions")
+POSITION_COLUMNS = ("transcript_id", "position", "nucleotide", "probability")
 _ALIASES = {"gff": "gff3", "tab": "tsv", "txt": "tsv"}
 _SUFFIXES = {
     ".npy": "npy",
@@ -53,7 +54,7 @@ def format_from_path(path: str | None, fmt: str | None) -> str:
     path : str or None
         The output file; ``None`` means standard output.
     fmt : str or None
-        An explicit format (``npy``, ``tsv``, ``gff3``, ``bed``; ``gff``,
+        An explicit format (``npy``, ``tsv``, ``gff3``, ``bed``, ``positions``; ``gff``,
         ``tab`` and ``txt`` are accepted as aliases). It wins over the suffix.
 
     Returns
@@ -107,8 +108,8 @@ def write_results(
         once. The table formats stream it; ``npy`` holds it all.
     threshold, top_k : float or int, optional
         Which sites the table formats report; see
-        :func:`tis_transformer.orfs.site_table`. ``npy`` keeps every
-        probability.
+        :func:`tis_transformer.orfs.site_table`. ``npy`` and ``positions``
+        keep every probability.
 
     Raises
     ------
@@ -117,16 +118,84 @@ def write_results(
     Exception
         Whatever ``results`` raises, after removing the temporary file.
     """
-    chosen = format_from_path(path, fmt)
-    if path is None:
-        _write_table(sys.stdout, chosen, results, threshold, top_k)
-        sys.stdout.flush()
-        return
-    with _atomic_output(Path(path), binary=chosen == "npy") as handle:
-        if chosen == "npy":
-            _write_npy(handle, results)
+    write_outputs([(path, fmt)], results, threshold, top_k)
+
+
+def write_outputs(
+    targets: list[tuple[str | None, str | None]],
+    results: Iterable[tuple[str, np.ndarray, np.ndarray]],
+    threshold: float | None = None,
+    top_k: int | None = None,
+) -> None:
+    """Write one stream of predictions to several outputs at once.
+
+    Every output is written whole or not at all: if ``results`` raises, none
+    of the files appears.  See :func:`write_results` for the arguments;
+    ``targets`` holds ``(path, format)`` pairs, at most one with path None.
+    """
+    chosen = [(path, format_from_path(path, fmt)) for path, fmt in targets]
+    paths = [path for path, _ in chosen if path is not None]
+    if len(set(map(os.path.abspath, paths))) != len(paths):
+        raise OutputError("the same output file is named twice")
+    with contextlib.ExitStack() as stack:
+        sinks = []
+        for path, fmt in chosen:
+            handle = sys.stdout if path is None else stack.enter_context(
+                _atomic_output(Path(path), binary=fmt == "npy"))
+            sinks.append(_Sink(handle, fmt, threshold, top_k))
+        for sink in sinks:
+            sink.start()
+        for result in results:
+            for sink in sinks:
+                sink.add(*result)
+        for sink in sinks:
+            sink.finish()
+    sys.stdout.flush()
+
+
+class _Sink:
+    """One output being written: a header, a part per transcript, a footer."""
+
+    def __init__(self, handle: IO, fmt: str, threshold: float | None, top_k: int | None):
+        self.handle, self.fmt, self.threshold, self.top_k = handle, fmt, threshold, top_k
+        self.rows: list = []
+
+    def start(self) -> None:
+        if self.fmt == "tsv":
+            self.handle.write("\t".join(TABLE_COLUMNS) + "\n")
+        elif self.fmt == "gff3":
+            self.handle.write("##gff-version 3\n")
+        elif self.fmt == "positions":
+            self.handle.write("\t".join(POSITION_COLUMNS) + "\n")
+
+    def add(self, transcript_id: str, tokens: np.ndarray, probs: np.ndarray) -> None:
+        if self.fmt == "npy":
+            self.rows.append((f">{transcript_id}", np.asarray(tokens, dtype=np.int64),
+                              np.asarray(probs, dtype=np.float32)))
+        elif self.fmt == "positions":
+            self.handle.write(_positions_block(transcript_id, tokens, probs))
         else:
-            _write_table(handle, chosen, results, threshold, top_k)
+            line = {"tsv": _tsv_line, "gff3": _gff3_line, "bed": _bed_line}[self.fmt]
+            length = len(tokens)
+            for site in site_table(transcript_id, tokens, probs, threshold=self.threshold, top_k=self.top_k):
+                self.handle.write(line(site, length) + "\n")
+
+    def finish(self) -> None:
+        if self.fmt == "npy":
+            _write_npy(self.handle, self.rows)
+
+
+def _positions_block(transcript_id: str, tokens: np.ndarray, probs: np.ndarray) -> str:
+    """Every nucleotide of one transcript: id, 1-based position, nucleotide, probability."""
+    if len(tokens) == 0:
+        return ""
+    from .tokens import NUCLEOTIDES
+
+    letters = np.array(list(NUCLEOTIDES))[np.asarray(tokens, dtype=np.int64)]
+    positions = np.arange(1, len(tokens) + 1).astype(str)
+    values = np.char.mod("%.6g", np.asarray(probs, dtype=np.float64))
+    prefix = transcript_id + "\t"
+    return "".join(prefix + p + "\t" + n + "\t" + v + "\n" for p, n, v in zip(positions, letters, values))
 
 
 @contextlib.contextmanager
@@ -162,40 +231,14 @@ def _umask() -> int:
     return mask
 
 
-def _write_npy(handle: IO[bytes], results: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> None:
+def _write_npy(handle: IO[bytes], rows: list) -> None:
     """The original tool's results: rows ``['>id', int64 tokens, float32 probabilities]``."""
-    rows = [
-        (
-            f">{transcript_id}",
-            np.asarray(tokens, dtype=np.int64),
-            np.asarray(probs, dtype=np.float32),
-        )
-        for transcript_id, tokens, probs in results
-    ]
     table = np.empty((len(rows), 3), dtype=object)
     # Filled cell by cell: handing numpy the arrays at once could broadcast them.
     for index, row in enumerate(rows):
         for column, value in enumerate(row):
             table[index, column] = value
     np.save(handle, table, allow_pickle=True)
-
-
-def _write_table(
-    handle: IO[str],
-    fmt: str,
-    results: Iterable[tuple[str, np.ndarray, np.ndarray]],
-    threshold: float | None,
-    top_k: int | None,
-) -> None:
-    line = {"tsv": _tsv_line, "gff3": _gff3_line, "bed": _bed_line}[fmt]
-    if fmt == "tsv":
-        handle.write("\t".join(TABLE_COLUMNS) + "\n")
-    elif fmt == "gff3":
-        handle.write("##gff-version 3\n")
-    for transcript_id, tokens, probs in results:
-        length = len(tokens)
-        for site in site_table(transcript_id, tokens, probs, threshold=threshold, top_k=top_k):
-            handle.write(line(site, length) + "\n")
 
 
 def _probability(value: float) -> str:
