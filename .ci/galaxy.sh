@@ -8,7 +8,8 @@
 # 2. planemo lint + shed_lint of the tool, failing on any warning;
 # 3. a Galaxy server on 127.0.0.1 (free port, fresh sqlite database), an admin
 #    user and API key;
-# 4. this checkout pip-installed into the venv that the tool's
+# 4. this working tree (uncommitted edits included) built as a wheel and
+#    installed into the venv that the tool's
 #    <requirement type="package" version="X">tis-transformer</requirement>
 #    resolves to (galaxy_packages resolver: DEPS/tis-transformer/X);
 # 5. galaxy-tool-test on the tool's <tests>, then a line "N passed, M failed".
@@ -116,19 +117,72 @@ fi
 log "lint clean"
 
 # ------------------------------------------------- 3. tool dependency venv
+# The package is built from a fresh copy of the working tree (tracked files and
+# untracked ones git does not ignore, uncommitted edits included), never from
+# the checkout itself: setuptools would reuse the checkout's build/, which can
+# hold modules of an older tree. The version stays the same from commit to
+# commit, so the wheel is force-reinstalled, and the installed package is then
+# compared file by file with the working tree.
 DEP_VENV="$DEPS/$PACKAGE/$PKG_VERSION"
-log "installing this checkout into $DEP_VENV"
+STAGE="$CI_DIR/package-src"
+WHEELS="$CI_DIR/package-wheel"
+log "installing the working tree of $ROOT into $DEP_VENV"
+rm -rf "$STAGE" "$WHEELS"
+mkdir -p "$STAGE" "$WHEELS"
+if git -C "$ROOT" rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+    git -C "$ROOT" ls-files -z --cached --others --exclude-standard |
+        while IFS= read -r -d '' file; do
+            # a tracked file deleted in the working tree is not part of it
+            if [[ -f "$ROOT/$file" ]]; then printf '%s\0' "$file"; fi
+        done |
+        tar -C "$ROOT" --null -T - -cf - | tar -C "$STAGE" -xf -
+else
+    tar -C "$ROOT" --exclude=./.git --exclude=./build --exclude=./dist --exclude='*.egg-info' \
+        --exclude=__pycache__ -cf - . | tar -C "$STAGE" -xf -
+fi
 PIP_LOG="$CI_DIR/pip-tool-deps.log"
 {
     if [[ ! -x "$DEP_VENV/bin/python" ]]; then
         "$PYTHON" -m venv "$DEP_VENV"
         "$DEP_VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
     fi
-    # A local directory is always rebuilt and reinstalled; numpy, onnxruntime
-    # and biopython come along (never torch).
-    "$DEP_VENV/bin/pip" install -q --disable-pip-version-check "$ROOT"
+    "$DEP_VENV/bin/pip" wheel -q --disable-pip-version-check --no-deps -w "$WHEELS" "$STAGE"
+    WHEEL=$(ls "$WHEELS"/*.whl)
+    # numpy, onnxruntime and biopython come along (never torch); then the
+    # package itself replaces whatever release of the same version was there.
+    "$DEP_VENV/bin/pip" install -q --disable-pip-version-check "$WHEEL"
+    "$DEP_VENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$WHEEL"
 } > "$PIP_LOG" 2>&1 || { cat "$PIP_LOG" >&2; die "pip could not install $ROOT into $DEP_VENV"; }
-if "$DEP_VENV/bin/python" -c "import torch" 2>/dev/null; then
+# -I: the current directory (maybe this checkout) must not shadow the install.
+"$DEP_VENV/bin/python" -I - "$STAGE/tis_transformer" <<'EOF' || die "the package in $DEP_VENV is not this working tree"
+import filecmp
+import sys
+from pathlib import Path
+
+import tis_transformer
+
+source = Path(sys.argv[1])
+installed = Path(tis_transformer.__file__).parent
+
+
+def files(root):
+    # the modules and the shipped models with their metadata
+    return {str(p.relative_to(root)) for p in root.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".onnx", ".json")}
+
+
+want, have = files(source), files(installed)
+problems = [f"missing {name}" for name in sorted(want - have)]
+problems += [f"stale {name}" for name in sorted(have - want)]
+problems += [f"differs {name}" for name in sorted(want & have)
+             if not filecmp.cmp(source / name, installed / name, shallow=False)]
+for problem in problems:
+    print(f"  {problem} ({installed})", file=sys.stderr)
+if problems:
+    sys.exit(1)
+print(f"installed package matches the working tree ({len(want)} files)")
+EOF
+if "$DEP_VENV/bin/python" -I -c "import torch" 2>/dev/null; then
     die "torch is installed in the tool's venv; the predictor must not need it"
 fi
 "$DEP_VENV/bin/tis-transformer" --version

@@ -101,3 +101,27 @@ def test_export_command(tmp_path, small_split, capsys):
     printed = capsys.readouterr().out
     assert "parity: max |p_torch - p_onnx|" in printed
     assert json.loads(out.with_suffix(".json").read_text())["architecture"]["depth"] == 1
+
+
+def test_layer_graphs_match_the_whole_graph(exported, real_transcripts):
+    # long transcripts run layer by layer in pieces; the function must not change
+    _, path, _ = exported
+    assert path.with_suffix(".summary.onnx").exists() and path.with_suffix(".step.onnx").exists()
+    predictor = Predictor(str(path), device="cpu")
+    assert predictor.layered is not None
+    for tokens in real_transcripts[2:]:  # 3 kb, 12 kb and 49 kb
+        whole = predictor.predict_batch([tokens])[0]
+        for piece in (512, 8192):
+            predictor.layered.piece = piece
+            assert np.abs(predictor.layered.predict(tokens) - whole).max() <= 1e-5
+
+
+def test_long_transcripts_take_the_layered_path(exported, real_transcripts, monkeypatch):
+    _, path, _ = exported
+    predictor = Predictor(str(path), device="cpu")
+    calls = []
+    run = predictor.layered.predict
+    monkeypatch.setattr(predictor.layered, "predict", lambda t: calls.append(len(t)) or run(t))
+    out = predictor.predict(real_transcripts)
+    assert calls == [49_287]
+    assert [len(p) for p in out] == [len(t) for t in real_transcripts]

@@ -120,3 +120,15 @@ def test_train_command_prints_test_metrics(small_split, tmp_path, capsys):
     assert 0.0 <= summary["test"]["roc_auc"] <= 1.0
     assert summary["test"]["transcripts"] == len(load_dataset(small_split / "test.npz"))
     assert list(tmp_path.rglob("*.ckpt"))
+
+
+def test_evaluate_command_on_a_checkpoint(small_split, tmp_path, capsys):
+    L.seed_everything(0, verbose=False)
+    model = TISModel(TINY)
+    trainer = fit(model, small_split, steps=1)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    assert main(["evaluate", str(tmp_path / "m.ckpt"), str(small_split / "test.npz"),
+                 "--json", str(tmp_path / "m.json")]) == 0
+    assert capsys.readouterr().out.startswith("| data | transcripts |")
+    result = json.loads((tmp_path / "m.json").read_text())["results"]["test"]
+    assert result["transcripts"] == len(load_dataset(small_split / "test.npz"))

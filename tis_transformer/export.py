@@ -82,31 +82,41 @@ class ExportableTIS(nn.Module):
         if local is not None and (local.look_backward, local.look_forward) != (1, 1):
             raise ValueError("export expects local attention looking one window back and forward")
 
-    def _global(self, attn, q, k, v, keep, rotary):
-        sin, cos = rotary
-        rotation = _rotation(q.shape[-1], interleaved=True)
-        q = q * cos + (q @ rotation) * sin
-        k = k * cos + (k @ rotation) * sin
-        fast = attn.fast_attention
-        normalizer = q.shape[-1] ** -0.25
-        projection = fast.projection_matrix.t()
-        if fast.generalized_attention:
-            q = torch.relu((q * normalizer) @ projection) + 0.001
-            k = torch.relu((k * normalizer) @ projection) + 0.001
-        else:
-            raise ValueError("export supports generalized (ReLU) attention, the default")
-        k = k * keep
-        v = v * keep
-        k_sum = k.sum(dim=-2)
-        context = k.transpose(-1, -2) @ v
-        denominator = (q * k_sum.unsqueeze(-2)).sum(dim=-1, keepdim=True)
-        return (q @ context) / denominator
+    @staticmethod
+    def rotate_global(t, sin, cos):
+        """performer-pytorch's rotary embedding of global-head queries or keys."""
+        return t * cos + (t @ _rotation(t.shape[-1], interleaved=True)) * sin
 
-    def _local(self, q, k, v, key_valid):
-        # q, k, v: (b, h, n, d) with n a multiple of the window; key_valid: (b, n) bool
+    @staticmethod
+    def feature_map(t, projection):
+        """Generalized ReLU random features phi(t) of FAVOR+ attention."""
+        return torch.relu((t * t.shape[-1] ** -0.25) @ projection.t()) + 0.001
+
+    @staticmethod
+    def read_global(q_features, context, k_sum):
+        """Linear attention output from query features and the keys' summary."""
+        denominator = (q_features * k_sum.unsqueeze(-2)).sum(dim=-1, keepdim=True)
+        return (q_features @ context) / denominator
+
+    def _global(self, attn, q, k, v, keep, rotary):
+        if not attn.fast_attention.generalized_attention:
+            raise ValueError("export supports generalized (ReLU) attention, the default")
+        sin, cos = rotary
+        projection = attn.fast_attention.projection_matrix
+        q = self.feature_map(self.rotate_global(q, sin, cos), projection)
+        k = self.feature_map(self.rotate_global(k, sin, cos), projection) * keep
+        v = v * keep
+        return self.read_global(q, k.transpose(-1, -2) @ v, k.sum(dim=-2))
+
+    def local(self, q, k, v, key_valid):
+        """Local attention of (b, h, n, d) heads over windows one back and one forward."""
         b, h, n, d = q.shape
         w = self.window
-        windows = n // w
+        padded_n = (n + w - 1) // w * w
+        pad = padded_n - n
+        q, k, v = (torch.nn.functional.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+        key_valid = torch.nn.functional.pad(key_valid, (0, pad), value=False)
+        windows = padded_n // w
         q = q.reshape(b, h, windows, w, d) * d ** -0.5
         k = k.reshape(b, h, windows, w, d)
         v = v.reshape(b, h, windows, w, d)
@@ -136,7 +146,7 @@ class ExportableTIS(nn.Module):
         k = torch.cat((k, bias.unsqueeze(-1).expand(b, h, windows, 3 * w, 1)), dim=-1)
         sim = q @ k.transpose(-1, -2)
         out = sim.softmax(dim=-1) @ v
-        return out.reshape(b, h, n, d)
+        return out.reshape(b, h, padded_n, d)[:, :, :n]
 
     def _attention(self, attn, x, keep, key_valid, rotary):
         h, gh = attn.heads, attn.global_heads
@@ -146,7 +156,7 @@ class ExportableTIS(nn.Module):
         if gh > 0:
             outs.append(self._global(attn, q[:, :gh], k[:, :gh], v[:, :gh], keep, rotary))
         if h - gh > 0:
-            outs.append(self._local(q[:, gh:], k[:, gh:], v[:, gh:], key_valid))
+            outs.append(self.local(q[:, gh:], k[:, gh:], v[:, gh:], key_valid))
         out = torch.cat(outs, dim=1).transpose(1, 2).reshape(b, n, -1)
         return attn.to_out(out)
 
@@ -169,9 +179,12 @@ class ExportableTIS(nn.Module):
                                                 self.feedforwards):
             x1 = x1 + self._attention(attn, attn_norm(x2), keep, valid, (sin, cos))
             x2 = x2 + ff(ff_norm(x1))
-        x = self.network.norm(x1 + x2)
-        logits = self.network.head(x)[..., 0] + self.logit_offset
-        return torch.sigmoid(logits)[:, :n]
+        return self.head(x1, x2)[:, :n]
+
+    def head(self, x1, x2):
+        """TIS probabilities from the two reversible streams."""
+        logits = self.network.head(self.network.norm(x1 + x2))[..., 0] + self.logit_offset
+        return torch.sigmoid(logits)
 
 
 def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float = 0.0) -> list:
@@ -185,7 +198,8 @@ def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float =
     return out
 
 
-def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_offset: float = 0.0) -> dict:
+def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_offset: float = 0.0,
+                layer_graphs: bool = True) -> dict:
     """Write ``network`` as an ONNX model with dynamic batch and length.
 
     Parameters
@@ -198,6 +212,9 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_off
         Stored in the model's ``metadata_props`` (values JSON-encoded) and beside it.
     logit_offset : float
         Added to the logits before the sigmoid (see ``TISModel.logit_offset``).
+    layer_graphs : bool
+        Also write ``STEM.summary.onnx`` and ``STEM.step.onnx``, which let the
+        predictor run long transcripts in pieces (see ``export_layers``).
 
     Returns
     -------
@@ -220,6 +237,10 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_off
             external_data=False,
         )
     onnx.save(program.model_proto, str(path))
+    if layer_graphs:
+        from .export_layers import export_layer_graphs
+
+        export_layer_graphs(network, path, logit_offset)
     return attach_metadata(path, metadata)
 
 

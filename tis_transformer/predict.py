@@ -7,6 +7,9 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+import json
+from pathlib import Path
+
 from .batch import length_batches
 from .models import resolve_model
 from .read import InputError
@@ -16,8 +19,12 @@ log = logging.getLogger("tis_transformer")
 
 # Padded nucleotides per batch.  Larger batches stop paying off on CPU well
 # before this, while a GPU wants them as large as memory allows.
-DEFAULT_MAX_TOKENS = {"cpu": 16_384, "cuda": 262_144}
+DEFAULT_MAX_TOKENS = {"cpu": 8_192, "cuda": 262_144}
 MAX_PER_BATCH = 256
+# Longer transcripts go layer by layer in pieces (see export_layers) when the
+# model comes with its layer graphs: memory then stays flat in length.
+LONG_TRANSCRIPT = 20_000
+PIECE = 8_192
 
 
 def _providers(device: str) -> tuple[list, str]:
@@ -78,6 +85,7 @@ class Predictor:
             log.info("CUDA provider unavailable at run time; falling back to CPU")
         self.max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS[self.device])
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers)
 
     def predict_batch(self, tokens: list[np.ndarray]) -> list[np.ndarray]:
         """Probabilities for transcripts run together in one padded batch."""
@@ -92,7 +100,13 @@ class Predictor:
         """Probabilities for every transcript, batched by length; input order kept."""
         out: list = [None] * len(tokens)
         lengths = np.array([len(t) for t in tokens])
-        for members in length_batches(lengths, self.max_tokens, MAX_PER_BATCH):
+        short = np.arange(len(tokens))
+        if self.layered is not None:
+            for index in np.flatnonzero(lengths > LONG_TRANSCRIPT):
+                out[index] = self.layered.predict(tokens[index])
+            short = np.flatnonzero(lengths <= LONG_TRANSCRIPT)
+        for batch in length_batches(lengths[short], self.max_tokens, MAX_PER_BATCH):
+            members = short[batch]
             for index, probabilities in zip(members, self.predict_batch([tokens[i] for i in members])):
                 out[index] = probabilities
         return out
@@ -121,3 +135,72 @@ class Predictor:
         for (name, tokens), p in zip(chunk, probabilities):
             yield name, tokens, p
 
+
+
+class _LayeredRunner:
+    """Runs a model layer by layer over pieces of one long transcript.
+
+    Uses the ``STEM.summary.onnx`` and ``STEM.step.onnx`` graphs written
+    beside a model by the export step; see ``tis_transformer.export_layers``
+    for why this computes the same function as the whole-transcript graph.
+    """
+
+    def __init__(self, summary, step, architecture: dict, piece: int = PIECE):
+        self.summary, self.step = summary, step
+        self.window = int(architecture["local_window_size"])
+        self.depth = int(architecture["depth"])
+        self.dim = int(architecture["dim"])
+        self.piece = max(self.window, piece // self.window * self.window)
+
+    @classmethod
+    def open(cls, path: Path, metadata: dict, options, providers) -> "_LayeredRunner | None":
+        """The runner for a model, or None when its layer graphs are not beside it."""
+        import onnxruntime as ort
+
+        summary_path, step_path = path.with_suffix(".summary.onnx"), path.with_suffix(".step.onnx")
+        if not (summary_path.exists() and step_path.exists() and "architecture" in metadata):
+            return None
+        try:
+            summary = ort.InferenceSession(str(summary_path), options, providers=providers)
+            step = ort.InferenceSession(str(step_path), options, providers=providers)
+        except Exception as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise InputError(f"{path}: its layer graphs are not usable ({message})") from None
+        return cls(summary, step, json.loads(metadata["architecture"]))
+
+    def predict(self, tokens: np.ndarray) -> np.ndarray:
+        """Probabilities for one transcript."""
+        w, n = self.window, len(tokens)
+        padded = -(-n // w) * w
+        # arrays in halo coordinates: index i holds position i - w
+        halo_tokens = np.full(padded + 2 * w, PAD, dtype=np.int64)
+        halo_tokens[w:w + n] = tokens
+        valid = np.zeros(padded + 2 * w, dtype=np.float32)
+        valid[w:w + n] = 1.0
+        x1 = np.zeros((padded + 2 * w, self.dim), dtype=np.float32)
+        x2 = np.zeros_like(x1)
+        probabilities = np.empty(padded, dtype=np.float32)
+        starts = range(0, padded, self.piece)
+        for layer in range(self.depth):
+            layer_input = np.array(layer, dtype=np.int64)
+            context = k_sum = 0.0
+            for start in starts:
+                stop = min(start + self.piece, padded)
+                c, k = self.summary.run(None, {
+                    "layer": layer_input, "start": np.array(start, dtype=np.int64),
+                    "tokens": halo_tokens[None, w + start:w + stop], "x2": x2[None, w + start:w + stop],
+                    "valid": valid[None, w + start:w + stop]})
+                context, k_sum = context + c, k_sum + k
+            new_x1, new_x2 = np.zeros_like(x1), np.zeros_like(x2)
+            for start in starts:
+                stop = min(start + self.piece, padded)
+                out1, out2, p = self.step.run(None, {
+                    "layer": layer_input, "start": np.array(start, dtype=np.int64),
+                    "tokens_halo": halo_tokens[None, start:stop + 2 * w],
+                    "x1_halo": x1[None, start:stop + 2 * w], "x2_halo": x2[None, start:stop + 2 * w],
+                    "valid_halo": valid[None, start:stop + 2 * w], "context": context, "k_sum": k_sum})
+                new_x1[w + start:w + stop] = out1[0]
+                new_x2[w + start:w + stop] = out2[0]
+                probabilities[start:stop] = p[0]
+            x1, x2 = new_x1, new_x2
+        return probabilities[:n]
