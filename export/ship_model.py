@@ -86,8 +86,8 @@ def main() -> int:
         meta["cpu_nt_per_s"] = speed
         final = attach_metadata(onnx_path, meta)
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(onnx_path, args.out_dir / f"{args.name}.onnx")
-        shutil.copy(onnx_path.with_suffix(".json"), args.out_dir / f"{args.name}.json")
+        for suffix in (".onnx", ".summary.onnx", ".step.onnx", ".json"):
+            shutil.copy(onnx_path.with_suffix(suffix), args.out_dir / f"{args.name}{suffix}")
     print(f"shipped {args.out_dir / args.name}.onnx ({final['file_size']} bytes)")
     return 0
 
