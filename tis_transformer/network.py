@@ -10,7 +10,6 @@ exactly this function from the same weights.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -187,7 +186,3 @@ def pad_batch(sequences: list, pad_value: int = PAD) -> torch.Tensor:
         out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
     return out
 
-
-def round_up(value: int, multiple: int) -> int:
-    """Smallest multiple of ``multiple`` that is at least ``value``."""
-    return int(math.ceil(value / multiple) * multiple)
