@@ -22,18 +22,12 @@ import torch
 from torch import nn
 
 from . import __version__
-from .network import TISNetwork
+from .network import TISNetwork, sinusoid
 from .tokens import NUCLEOTIDES, PAD
 
 log = logging.getLogger("tis_transformer")
 
 OPSET = 18
-
-
-def _sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
-    inv_freq = 1.0 / (10000 ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
-    angles = positions[:, None] * inv_freq[None, :]
-    return torch.cat((angles.sin(), angles.cos()), dim=-1)
 
 
 def _rotation(dim: int, interleaved: bool) -> torch.Tensor:
@@ -169,8 +163,8 @@ class ExportableTIS(nn.Module):
         valid = tokens != PAD
         keep = valid[:, None, :, None].to(torch.float32)
         positions = torch.arange(padded_n, dtype=torch.float32)
-        x = self.network.token_emb(tokens) + _sinusoid(positions, self.config.dim)[None]
-        table = _sinusoid(positions, self.config.dim_head)
+        x = self.network.token_emb(tokens) + sinusoid(positions, self.config.dim)[None]
+        table = sinusoid(positions, self.config.dim_head)
         half = self.config.dim_head // 2
         sin = table[:, :half].repeat_interleave(2, dim=-1)
         cos = table[:, half:].repeat_interleave(2, dim=-1)

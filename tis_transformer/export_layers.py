@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .export import OPSET, ExportableTIS, _sinusoid
-from .network import TISNetwork
+from .export import OPSET, ExportableTIS
+from .network import TISNetwork, sinusoid
 
 
 def _stack(tensors: list) -> nn.Parameter:
@@ -76,7 +76,7 @@ class _Pieces(nn.Module):
         """Layer input: the embedding for layer 0, else ``x`` (chosen arithmetically)."""
         n = tokens.shape[1]
         positions = start.to(torch.float32) + torch.arange(n, dtype=torch.float32)
-        emb = self.tis.network.token_emb(tokens) + _sinusoid(positions, self.dim)[None]
+        emb = self.tis.network.token_emb(tokens) + sinusoid(positions, self.dim)[None]
         first = (layer == 0).to(torch.float32)
         return first * emb + (1.0 - first) * x
 
@@ -89,7 +89,7 @@ class _Pieces(nn.Module):
 
     def rotary(self, start, n):
         positions = start.to(torch.float32) + torch.arange(n, dtype=torch.float32)
-        table = _sinusoid(positions, self.dim_head)
+        table = sinusoid(positions, self.dim_head)
         half = self.dim_head // 2
         return table[:, :half].repeat_interleave(2, dim=-1), table[:, half:].repeat_interleave(2, dim=-1)
 

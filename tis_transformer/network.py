@@ -58,15 +58,23 @@ class NetworkConfig:
         return asdict(self)
 
 
+def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal encoding of float ``positions``, shape ``(len(positions), dim)``: sines then cosines.
+
+    The one definition used by training and by every exported graph, whose
+    parity depends on it.
+    """
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, dim, 2, device=positions.device, dtype=torch.float32) / dim))
+    angles = positions[:, None] * inv_freq[None, :]
+    return torch.cat((angles.sin(), angles.cos()), dim=-1)
+
+
 def sinusoid_table(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
-    """Sinusoidal position table of shape ``(length, dim)``: sines then cosines.
+    """Sinusoidal position table of shape ``(length, dim)`` for positions 0..length-1.
 
     Computed from the length on every call, so there is no length cap.
     """
-    inv_freq = 1.0 / (10000 ** (torch.arange(0, dim, 2, device=device).float() / dim))
-    position = torch.arange(length, device=device, dtype=torch.float32)
-    angles = position[:, None] * inv_freq[None, :]
-    return torch.cat((angles.sin(), angles.cos()), dim=-1)
+    return sinusoid(torch.arange(length, device=device, dtype=torch.float32), dim)
 
 
 class KeyMaskedSelfAttention(SelfAttention):
