@@ -235,7 +235,6 @@ class TISModel(_Base):
         items = [unique[k] for k in sorted(unique)]
         if not items:
             return {}
-        tokens = np.concatenate([i[1] for i in items])
         labels = np.concatenate([i[2] for i in items])
         probs = np.concatenate([i[3] for i in items])
         atg = np.concatenate([atg_mask(i[1]) for i in items])
