@@ -37,6 +37,7 @@ def _checkpoint_scorer(checkpoint: str):
     import torch
 
     from .batch import length_batches
+    from .features import orf_features
     from .network import pad_batch
     from .train import load_tis_model
 
@@ -47,7 +48,12 @@ def _checkpoint_scorer(checkpoint: str):
         with torch.no_grad():
             for members in length_batches(np.array([len(t) for t in tokens]), 16_384, 256):
                 batch = pad_batch([tokens[i] for i in members])
-                probabilities = model(batch).numpy()
+                features = None
+                if model.network.config.n_features:
+                    features = torch.zeros(*batch.shape, model.network.config.n_features)
+                    for row, i in enumerate(members):
+                        features[row, : len(tokens[i])] = torch.from_numpy(orf_features(tokens[i]))
+                probabilities = model(batch, features).numpy()
                 for row, i in enumerate(members):
                     out[i] = probabilities[row, : len(tokens[i])]
         return out

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from . import __version__
+from .features import FEATURE_NAMES, FEATURE_SET, orf_features
 from .network import TISNetwork, sinusoid
 from .tokens import NUCLEOTIDES, PAD
 
@@ -154,16 +155,18 @@ class ExportableTIS(nn.Module):
         out = torch.cat(outs, dim=1).transpose(1, 2).reshape(b, n, -1)
         return attn.to_out(out)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         w = self.window
         n = tokens.shape[1]
         # pad once to a multiple of the window: every layer then works on whole windows
         padded_n = (n + w - 1) // w * w
         tokens = torch.nn.functional.pad(tokens, (0, padded_n - n), value=PAD)
+        if features is not None:
+            features = torch.nn.functional.pad(features, (0, 0, 0, padded_n - n))
         valid = tokens != PAD
         keep = valid[:, None, :, None].to(torch.float32)
-        positions = torch.arange(padded_n, dtype=torch.float32)
-        x = self.network.token_emb(tokens) + sinusoid(positions, self.config.dim)[None]
+        positions = torch.arange(padded_n, dtype=torch.float32, device=tokens.device)
+        x = self.network.embed(tokens, features, positions)
         table = sinusoid(positions, self.config.dim_head)
         half = self.config.dim_head // 2
         sin = table[:, :half].repeat_interleave(2, dim=-1)
@@ -188,7 +191,10 @@ def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float =
     with torch.no_grad():
         for t in tokens:
             x = torch.as_tensor(np.asarray(t, dtype=np.int64))[None]
-            out.append(torch.sigmoid(network(x)[0, :, 0] + logit_offset).numpy())
+            features = None
+            if network.config.n_features:
+                features = torch.from_numpy(orf_features(np.asarray(t)))[None]
+            out.append(torch.sigmoid(network(x, features=features)[0, :, 0] + logit_offset).numpy())
     return out
 
 
@@ -224,11 +230,15 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_off
     path = Path(path)
     batch = torch.export.Dim("batch", min=1)
     length = torch.export.Dim("length", min=1)
+    inputs, names, shapes = (example,), ["tokens"], {"tokens": {0: batch, 1: length}}
+    if network.config.n_features:
+        inputs += (torch.rand(2, 700, network.config.n_features),)
+        names.append("features")
+        shapes["features"] = {0: batch, 1: length}
     with torch.no_grad():
         program = torch.onnx.export(
-            module, (example,), dynamo=True, input_names=["tokens"], output_names=["probabilities"],
-            dynamic_shapes={"tokens": {0: batch, 1: length}}, opset_version=OPSET, optimize=True,
-            external_data=False,
+            module, inputs, dynamo=True, input_names=names, output_names=["probabilities"],
+            dynamic_shapes=shapes, opset_version=OPSET, optimize=True, external_data=False,
         )
     onnx.save(program.model_proto, str(path))
     if layer_graphs:
@@ -300,9 +310,13 @@ def build_metadata(network: TISNetwork, name: str, description: str = "", extra:
         "description": description,
         "format_version": 1,
         "tokens": {letter: i for i, letter in enumerate(NUCLEOTIDES)} | {"PAD": PAD},
-        "input": "tokens int64 (batch, length), right-padded with PAD",
+        "input": "tokens int64 (batch, length), right-padded with PAD"
+                 + (", features float32 (batch, length, n_features), zero-padded"
+                    if network.config.n_features else ""),
         "output": "probabilities float32 (batch, length): P(TIS) per nucleotide",
         "architecture": network.config.to_dict(),
+        **({"input_features": {"set": FEATURE_SET, "names": list(FEATURE_NAMES)}}
+           if network.config.n_features else {}),
         "parameters": int(sum(p.numel() for p in network.parameters())),
         "package_version": __version__,
         "exported": datetime.date.today().isoformat(),

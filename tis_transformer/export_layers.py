@@ -72,11 +72,11 @@ class _Pieces(nn.Module):
         self.heads = c.heads
         self.global_heads = c.heads - c.local_attn_heads
 
-    def embed(self, tokens, start, x, layer):
+    def embed(self, tokens, features, start, x, layer):
         """Layer input: the embedding for layer 0, else ``x`` (chosen arithmetically)."""
         n = tokens.shape[1]
         positions = start.to(torch.float32) + torch.arange(n, dtype=torch.float32)
-        emb = self.tis.network.token_emb(tokens) + sinusoid(positions, self.dim)[None]
+        emb = self.tis.network.embed(tokens, features, positions)
         first = (layer == 0).to(torch.float32)
         return first * emb + (1.0 - first) * x
 
@@ -95,10 +95,10 @@ class _Pieces(nn.Module):
 
 
 class SummaryGraph(_Pieces):
-    """(layer, start, tokens, x2, valid) -> (context, k_sum) of that piece."""
+    """(layer, start, tokens, x2, valid[, features]) -> (context, k_sum) of that piece."""
 
-    def forward(self, layer, start, tokens, x2, valid):
-        x2 = self.embed(tokens, start, x2, layer)
+    def forward(self, layer, start, tokens, x2, valid, features=None):
+        x2 = self.embed(tokens, features, start, x2, layer)
         gh = self.global_heads
         k, v = self.qkv(x2, layer, ("wk", "wv"))
         k, v = k[:, :gh], v[:, :gh]
@@ -111,7 +111,8 @@ class SummaryGraph(_Pieces):
 
 
 class StepGraph(_Pieces):
-    """(layer, start, tokens_halo, x1_halo, x2_halo, valid_halo, context, k_sum) -> (x1, x2, probabilities).
+    """(layer, start, tokens_halo, x1_halo, x2_halo, valid_halo, context, k_sum[, features_halo])
+    -> (x1, x2, probabilities).
 
     The ``*_halo`` inputs span the piece plus one window on either side (only
     the piece's part of ``x1_halo`` is read); ``start`` is the piece's first
@@ -119,12 +120,14 @@ class StepGraph(_Pieces):
     of the window.  Outputs cover the piece.
     """
 
-    def forward(self, layer, start, tokens_halo, x1_halo, x2_halo, valid_halo, context, k_sum):
+    def forward(self, layer, start, tokens_halo, x1_halo, x2_halo, valid_halo, context, k_sum,
+                features_halo=None):
         w, gh, h = self.window, self.global_heads, self.heads
         n = x1_halo.shape[1] - 2 * w
         x1 = x1_halo[:, w:w + n]
-        x2_halo = self.embed(tokens_halo, start - w, x2_halo, layer)
-        x1 = self.embed(tokens_halo[:, w:w + n], start, x1, layer)
+        x2_halo = self.embed(tokens_halo, features_halo, start - w, x2_halo, layer)
+        features = None if features_halo is None else features_halo[:, w:w + n]
+        x1 = self.embed(tokens_halo[:, w:w + n], features, start, x1, layer)
         q, k, v = self.qkv(x2_halo, layer, ("wq", "wk", "wv"))
         outs = []
         if gh > 0:
@@ -166,23 +169,34 @@ def export_layer_graphs(network: TISNetwork, path: str | Path, logit_offset: flo
     valid = torch.ones(1, n + 2 * w)
     context = torch.rand(1, gh, c.nb_features, c.dim_head)
     k_sum = torch.rand(1, gh, c.nb_features) + 1.0
+    summary_in = [layer, start, tokens[:, :n], x[:, :n], valid[:, :n]]
+    summary_names = ["layer", "start", "tokens", "x2", "valid"]
+    summary_shapes = [None, None, {1: piece}, {1: piece}, {1: piece}]
+    # distinct tensors: torch.export treats an aliased example input as one input
+    step_in = [layer, start, tokens, x.clone(), x, valid, context, k_sum]
+    step_names = ["layer", "start", "tokens_halo", "x1_halo", "x2_halo", "valid_halo", "context", "k_sum"]
+    step_shapes = [None, None, {1: halo}, {1: halo}, {1: halo}, {1: halo}, None, None]
+    if c.n_features:
+        features = torch.rand(1, n + 2 * w, c.n_features)
+        summary_in.append(features[:, :n].clone())
+        summary_names.append("features")
+        summary_shapes.append({1: piece})
+        step_in.append(features)
+        step_names.append("features_halo")
+        step_shapes.append({1: halo})
     outputs = []
     with torch.no_grad():
         summary = torch.onnx.export(
-            SummaryGraph(network, logit_offset).eval(), (layer, start, tokens[:, :n], x[:, :n], valid[:, :n]),
+            SummaryGraph(network, logit_offset).eval(), tuple(summary_in),
             dynamo=True, opset_version=OPSET, optimize=True,
-            input_names=["layer", "start", "tokens", "x2", "valid"], output_names=["context", "k_sum"],
-            dynamic_shapes=(None, None, {1: piece}, {1: piece}, {1: piece}))
+            input_names=summary_names, output_names=["context", "k_sum"],
+            dynamic_shapes=tuple(summary_shapes))
         outputs.append((summary, path.with_suffix(".summary.onnx")))
         step = torch.onnx.export(
-            StepGraph(network, logit_offset).eval(),
-            # distinct tensors: torch.export treats an aliased example input as one input
-            (layer, start, tokens, x.clone(), x, valid, context, k_sum),
+            StepGraph(network, logit_offset).eval(), tuple(step_in),
             dynamo=True, opset_version=OPSET, optimize=True,
-            input_names=["layer", "start", "tokens_halo", "x1_halo", "x2_halo", "valid_halo", "context",
-                         "k_sum"],
-            output_names=["x1_out", "x2_out", "probabilities"],
-            dynamic_shapes=(None, None, {1: halo}, {1: halo}, {1: halo}, {1: halo}, None, None))
+            input_names=step_names, output_names=["x1_out", "x2_out", "probabilities"],
+            dynamic_shapes=tuple(step_shapes))
         outputs.append((step, path.with_suffix(".step.onnx")))
     for program, target in outputs:
         onnx.save(program.model_proto, str(target))

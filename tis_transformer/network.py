@@ -33,7 +33,9 @@ class NetworkConfig:
 
     Defaults are the original tool's: dim 30, depth 6, 6 heads of 16, 4 of
     them local with a 256-nt window, 80 random features, generalized ReLU
-    attention, gated feed-forward, reversible layers.
+    attention, gated feed-forward, reversible layers.  ``n_features`` > 0
+    adds a linear embedding of per-position input features (the reading-frame
+    features of ``tis_transformer.features``) to the token embedding.
     """
 
     dim: int = 30
@@ -52,6 +54,7 @@ class NetworkConfig:
     ff_dropout: float = 0.1
     attn_dropout: float = 0.1
     num_outputs: int = 1
+    n_features: int = 0
 
     def to_dict(self) -> dict:
         """Return the configuration as a plain dictionary."""
@@ -124,6 +127,7 @@ class TISNetwork(nn.Module):
         self.config = config
         c = config
         self.token_emb = nn.Embedding(NUM_TOKENS, c.dim)
+        self.feature_emb = nn.Linear(c.n_features, c.dim) if c.n_features else None
         self.dropout = nn.Dropout(c.emb_dropout)
         self.performer = Performer(
             dim=c.dim,
@@ -155,7 +159,17 @@ class TISNetwork(nn.Module):
         """Stop redrawing the random-feature projections (for evaluation and export)."""
         self.performer.fix_projection_matrices_()
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(self, tokens: torch.Tensor, features: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+        """Input of the first layer: token, position and (when configured) feature embeddings."""
+        x = self.token_emb(tokens) + sinusoid(positions, self.config.dim)[None]
+        if self.feature_emb is not None:
+            if features is None:
+                raise ValueError("this network was trained with input features; pass them")
+            x = x + self.feature_emb(features)
+        return x
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None,
+                features: torch.Tensor | None = None) -> torch.Tensor:
         """Score every position.
 
         Parameters
@@ -165,6 +179,9 @@ class TISNetwork(nn.Module):
         mask : torch.Tensor, optional
             ``(batch, length)`` bool, True at real positions; derived from
             ``PAD`` when omitted.
+        features : torch.Tensor, optional
+            ``(batch, length, n_features)`` float, zero at padding; required
+            when ``config.n_features`` > 0.
 
         Returns
         -------
@@ -174,8 +191,8 @@ class TISNetwork(nn.Module):
         if mask is None:
             mask = tokens != PAD
         n = tokens.shape[1]
-        x = self.token_emb(tokens) + sinusoid_table(n, self.config.dim, tokens.device)[None]
-        x = self.dropout(x)
+        positions = torch.arange(n, dtype=torch.float32, device=tokens.device)
+        x = self.dropout(self.embed(tokens, features, positions))
         layer_pos = sinusoid_table(n, self.config.dim_head, tokens.device)[None]
         x = self.performer(x, pos_emb=layer_pos, mask=mask)
         return self.head(self.norm(x))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 
-import json
-from pathlib import Path
-
 from .batch import length_batches
+from .features import FEATURE_NAMES, FEATURE_SET, orf_features
 from .models import resolve_model
 from .read import InputError
 from .tokens import PAD
@@ -78,14 +78,21 @@ class Predictor:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise InputError(f"{self.path}: not a usable ONNX model ({message})") from None
         inputs = [i.name for i in self.session.get_inputs()]
-        if inputs != ["tokens"]:
+        if inputs not in (["tokens"], ["tokens", "features"]):
             raise InputError(f"{self.path}: not a TIS Transformer model (inputs {inputs})")
         self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
         if kind == "cuda" and self.device != "cuda":
             log.info("CUDA provider unavailable at run time; falling back to CPU")
         self.max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS[self.device])
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers)
+        self.uses_features = "features" in inputs
+        if self.uses_features:
+            declared = json.loads(self.metadata.get("input_features", "{}"))
+            if declared.get("set") != FEATURE_SET or declared.get("names") != list(FEATURE_NAMES):
+                raise InputError(f"{self.path}: needs input features {declared.get('set')!r}, "
+                                 f"this version computes {FEATURE_SET!r}")
+        self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers,
+                                           self.uses_features)
 
     def predict_batch(self, tokens: list[np.ndarray]) -> list[np.ndarray]:
         """Probabilities for transcripts run together in one padded batch."""
@@ -93,7 +100,13 @@ class Predictor:
         batch = np.full((len(tokens), length), PAD, dtype=np.int64)
         for row, t in enumerate(tokens):
             batch[row, : len(t)] = t
-        probabilities = self.session.run(None, {"tokens": batch})[0]
+        feeds = {"tokens": batch}
+        if self.uses_features:
+            features = np.zeros((len(tokens), length, len(FEATURE_NAMES)), dtype=np.float32)
+            for row, t in enumerate(tokens):
+                features[row, : len(t)] = orf_features(t)
+            feeds["features"] = features
+        probabilities = self.session.run(None, feeds)[0]
         return [probabilities[row, : len(t)].astype(np.float32) for row, t in enumerate(tokens)]
 
     def predict(self, tokens: list[np.ndarray]) -> list[np.ndarray]:
@@ -145,15 +158,17 @@ class _LayeredRunner:
     for why this computes the same function as the whole-transcript graph.
     """
 
-    def __init__(self, summary, step, architecture: dict, piece: int = PIECE):
+    def __init__(self, summary, step, architecture: dict, piece: int = PIECE, uses_features: bool = False):
         self.summary, self.step = summary, step
+        self.uses_features = uses_features
         self.window = int(architecture["local_window_size"])
         self.depth = int(architecture["depth"])
         self.dim = int(architecture["dim"])
         self.piece = max(self.window, piece // self.window * self.window)
 
     @classmethod
-    def open(cls, path: Path, metadata: dict, options, providers) -> "_LayeredRunner | None":
+    def open(cls, path: Path, metadata: dict, options, providers,
+             uses_features: bool = False) -> "_LayeredRunner | None":
         """The runner for a model, or None when its layer graphs are not beside it."""
         import onnxruntime as ort
 
@@ -166,7 +181,7 @@ class _LayeredRunner:
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise InputError(f"{path}: its layer graphs are not usable ({message})") from None
-        return cls(summary, step, json.loads(metadata["architecture"]))
+        return cls(summary, step, json.loads(metadata["architecture"]), uses_features=uses_features)
 
     def predict(self, tokens: np.ndarray) -> np.ndarray:
         """Probabilities for one transcript."""
@@ -177,6 +192,10 @@ class _LayeredRunner:
         halo_tokens[w:w + n] = tokens
         valid = np.zeros(padded + 2 * w, dtype=np.float32)
         valid[w:w + n] = 1.0
+        halo_features = None
+        if self.uses_features:
+            halo_features = np.zeros((padded + 2 * w, len(FEATURE_NAMES)), dtype=np.float32)
+            halo_features[w:w + n] = orf_features(tokens)
         x1 = np.zeros((padded + 2 * w, self.dim), dtype=np.float32)
         x2 = np.zeros_like(x1)
         probabilities = np.empty(padded, dtype=np.float32)
@@ -186,19 +205,25 @@ class _LayeredRunner:
             context = k_sum = 0.0
             for start in starts:
                 stop = min(start + self.piece, padded)
-                c, k = self.summary.run(None, {
+                feeds = {
                     "layer": layer_input, "start": np.array(start, dtype=np.int64),
                     "tokens": halo_tokens[None, w + start:w + stop], "x2": x2[None, w + start:w + stop],
-                    "valid": valid[None, w + start:w + stop]})
+                    "valid": valid[None, w + start:w + stop]}
+                if halo_features is not None:
+                    feeds["features"] = halo_features[None, w + start:w + stop]
+                c, k = self.summary.run(None, feeds)
                 context, k_sum = context + c, k_sum + k
             new_x1, new_x2 = np.zeros_like(x1), np.zeros_like(x2)
             for start in starts:
                 stop = min(start + self.piece, padded)
-                out1, out2, p = self.step.run(None, {
+                feeds = {
                     "layer": layer_input, "start": np.array(start, dtype=np.int64),
                     "tokens_halo": halo_tokens[None, start:stop + 2 * w],
                     "x1_halo": x1[None, start:stop + 2 * w], "x2_halo": x2[None, start:stop + 2 * w],
-                    "valid_halo": valid[None, start:stop + 2 * w], "context": context, "k_sum": k_sum})
+                    "valid_halo": valid[None, start:stop + 2 * w], "context": context, "k_sum": k_sum}
+                if halo_features is not None:
+                    feeds["features_halo"] = halo_features[None, start:stop + 2 * w]
+                out1, out2, p = self.step.run(None, feeds)
                 new_x1[w + start:w + stop] = out1[0]
                 new_x2[w + start:w + stop] = out2[0]
                 probabilities[start:stop] = p[0]

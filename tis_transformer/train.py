@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import CSVLogger
 
 from .batch import length_batches
+from .features import FEATURE_NAMES, orf_features
 from .metrics import atg_mask, tis_metrics
 from .network import NetworkConfig, TISNetwork
 from .prepare import Dataset, concatenate, load_dataset
@@ -42,22 +43,32 @@ class BatchedTranscripts(torch.utils.data.Dataset):
     shuffle : bool
         Reshuffle within length buckets (set ``epoch`` for a new draw).
     crop_len : int, optional
-        Train on the first ``crop_len`` nt of longer transcripts (their
-        labels further down are not seen); None keeps whole transcripts.
+        Train on ``crop_len`` nt of longer transcripts: the first ones, or a
+        window redrawn every epoch with ``random_crop``; None keeps whole
+        transcripts.
+    random_crop : bool
+        Crop a random window instead of the 5' end.
+    features : bool
+        Add ``features``: the reading-frame features of each whole
+        transcript (``tis_transformer.features``), cropped like the tokens.
     """
 
     def __init__(self, data: Dataset, max_tokens: int, max_per_batch: int, shuffle: bool,
-                 seed: int = 0, crop_len: int | None = None):
+                 seed: int = 0, crop_len: int | None = None, random_crop: bool = False,
+                 features: bool = False):
         self.data = data
         self.max_tokens = max_tokens
         self.max_per_batch = max_per_batch
         self.shuffle = shuffle
         self.seed = seed
         self.crop_len = crop_len
+        self.random_crop = random_crop
+        self.features = features
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         """Redraw the batches for a new epoch."""
+        self.epoch = epoch
         lengths = self.data.lengths
         if self.crop_len:
             lengths = np.minimum(lengths, self.crop_len)
@@ -69,16 +80,28 @@ class BatchedTranscripts(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         members = self.batches[i]
-        pairs = [self.data.transcript(j) for j in members]
-        if self.crop_len:
-            pairs = [(t[: self.crop_len], y[: self.crop_len]) for t, y in pairs]
-        length = max(len(t) for t, _ in pairs)
-        tokens = torch.full((len(pairs), length), PAD, dtype=torch.long)
-        labels = torch.zeros((len(pairs), length), dtype=torch.float32)
-        for row, (t, y) in enumerate(pairs):
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        items = []
+        for j in members:
+            t, y = self.data.transcript(j)
+            f = orf_features(t) if self.features else None
+            if self.crop_len and len(t) > self.crop_len:
+                start = int(rng.integers(0, len(t) - self.crop_len + 1)) if self.random_crop else 0
+                window = slice(start, start + self.crop_len)
+                t, y, f = t[window], y[window], None if f is None else f[window]
+            items.append((t, y, f))
+        length = max(len(t) for t, _, _ in items)
+        tokens = torch.full((len(items), length), PAD, dtype=torch.long)
+        labels = torch.zeros((len(items), length), dtype=torch.float32)
+        batch = {"tokens": tokens, "labels": labels, "index": torch.as_tensor(members)}
+        if self.features:
+            batch["features"] = torch.zeros((len(items), length, len(FEATURE_NAMES)), dtype=torch.float32)
+        for row, (t, y, f) in enumerate(items):
             tokens[row, : len(t)] = torch.from_numpy(t.astype(np.int64))
             labels[row, : len(y)] = torch.from_numpy(y.astype(np.float32))
-        return {"tokens": tokens, "labels": labels, "index": torch.as_tensor(members)}
+            if f is not None:
+                batch["features"][row, : len(f)] = torch.from_numpy(f)
+        return batch
 
 
 def find_data_files(data_path: str | Path) -> list[Path]:
@@ -120,7 +143,7 @@ class TranscriptData(L.LightningDataModule):
 
     def __init__(self, data_path: str, val_set: list[str], test_set: list[str], max_tokens: int,
                  max_per_batch: int, num_workers: int = 0, seed: int = 0,
-                 crop_len: int | None = None):
+                 crop_len: int | None = None, random_crop: bool = False, features: bool = False):
         super().__init__()
         self.split = split_files(data_path, val_set, test_set)
         if not self.split["train"]:
@@ -130,6 +153,8 @@ class TranscriptData(L.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.crop_len = crop_len
+        self.random_crop = random_crop
+        self.features = features
         self.sets: dict[str, Dataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -141,7 +166,8 @@ class TranscriptData(L.LightningDataModule):
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         batches = BatchedTranscripts(self.sets[name], self.max_tokens, self.max_per_batch,
                                      shuffle=shuffle, seed=self.seed,
-                                     crop_len=self.crop_len if name == "train" else None)
+                                     crop_len=self.crop_len if name == "train" else None,
+                                     random_crop=self.random_crop, features=self.features)
         batches.set_epoch(epoch)
         return torch.utils.data.DataLoader(batches, batch_size=None, shuffle=shuffle,
                                            num_workers=self.num_workers)
@@ -201,13 +227,25 @@ class TISModel(_Base):
         """Shift that undoes ``pos_weight``'s inflation of the odds, for calibrated probabilities."""
         return -math.log(self.hparams.pos_weight)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """TIS probabilities ``(batch, length)``."""
-        return torch.sigmoid(self.network(tokens)[..., 0] + self.logit_offset)
+    def forward(self, tokens: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """TIS probabilities ``(batch, length)``.
+
+        Out of training, on CPU, this runs the export step's rewrite of the
+        network (same weights, same function to ~1e-7), which is about twice
+        as fast as the stock performer-pytorch modules.
+        """
+        if not self.training and tokens.device.type == "cpu":
+            from .export import ExportableTIS
+
+            try:
+                return ExportableTIS(self.network, self.logit_offset)(tokens, features)
+            except ValueError:  # an architecture the rewrite does not cover
+                pass
+        return torch.sigmoid(self.network(tokens, features=features)[..., 0] + self.logit_offset)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         mask = batch["tokens"] != PAD
-        logits = self.network(batch["tokens"], mask)[..., 0]
+        logits = self.network(batch["tokens"], mask, batch.get("features"))[..., 0]
         weight = torch.where(batch["labels"] > 0, float(self.hparams.pos_weight), 1.0)
         loss = F.binary_cross_entropy_with_logits(logits[mask], batch["labels"][mask], weight=weight[mask])
         self.log("train_loss", loss, prog_bar=True, batch_size=int(mask.sum()))
@@ -215,7 +253,7 @@ class TISModel(_Base):
 
     def _collect(self, batch: dict) -> None:
         mask = batch["tokens"] != PAD
-        probs = torch.sigmoid(self.network(batch["tokens"], mask)[..., 0] + self.logit_offset)
+        probs = self(batch["tokens"], batch.get("features"))
         for row in range(mask.shape[0]):
             n = int(mask[row].sum())
             tokens = batch["tokens"][row, :n].cpu().numpy()
@@ -320,11 +358,13 @@ def load_tis_model(checkpoint: str | Path) -> TISModel:
 
 
 def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
-    """Start a TIS model from a pretraining checkpoint: all weights but the output head."""
+    """Start a TIS model from a pretraining checkpoint: all weights but the output head
+    (and the feature embedding, which pretraining does not have)."""
     state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
     own = model.state_dict()
     kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and ".head." not in k}
-    missing = [k for k in own if k not in kept and ".head." not in k]
+    # the output head and the feature embedding have no pretrained counterpart
+    missing = [k for k in own if k not in kept and ".head." not in k and ".feature_emb." not in k]
     if missing:
         raise ValueError(f"{checkpoint}: pretraining checkpoint does not match the architecture "
                          f"({len(missing)} tensors missing, e.g. {missing[0]})")
@@ -342,6 +382,9 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     parser.add_argument("test_set", help="file name(s) in DATA_PATH held out for testing (comma-separated)")
     if task == "train":
         parser.add_argument("--transfer_checkpoint", help="start from this pretraining checkpoint")
+        parser.add_argument("--orf_features", action="store_true",
+                            help="also feed the network reading-frame features computed from the "
+                            "sequence (ORF length to the next in-frame stop, first and longest ATG ORF, ...)")
         parser.add_argument("--pos_weight", type=float, default=1.0,
                             help="loss weight of TIS positions (default 1); predicted probabilities "
                             "are corrected for it")
@@ -373,6 +416,8 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     opt.add_argument("--max_transcripts_per_batch", type=int, default=400, help="default 400")
     opt.add_argument("--crop_len", type=int, default=None,
                      help="train on the first CROP_LEN nt of longer transcripts (default: whole transcripts)")
+    opt.add_argument("--random_crop", action="store_true",
+                     help="with --crop_len, crop a window redrawn each epoch instead of the 5' end")
     opt.add_argument("--num_workers", type=int, default=0, help="data loader workers (default 0)")
     run = parser.add_argument_group("trainer")
     run.add_argument("--max_epochs", type=int, default=60, help="default 60")
@@ -411,6 +456,7 @@ def _network_config(args: argparse.Namespace) -> dict:
         "reversible": not args.no_reversible, "ff_chunks": args.ff_chunks,
         "emb_dropout": args.emb_dropout, "ff_dropout": args.ff_dropout,
         "attn_dropout": args.attn_dropout,
+        "n_features": len(FEATURE_NAMES) if getattr(args, "orf_features", False) else 0,
     }
 
 
@@ -427,7 +473,8 @@ def run(args: argparse.Namespace, task: str) -> int:
     L.seed_everything(args.seed, workers=True, verbose=False)
     data = TranscriptData(args.data_path, _comma_list(args.val_set), _comma_list(args.test_set),
                           args.max_tokens, args.max_transcripts_per_batch, args.num_workers,
-                          args.seed, args.crop_len)
+                          args.seed, args.crop_len, args.random_crop,
+                          features=getattr(args, "orf_features", False))
     network = _network_config(args)
     if task == "train":
         model = TISModel(network, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight)
