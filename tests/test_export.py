@@ -125,3 +125,46 @@ def test_long_transcripts_take_the_layered_path(exported, real_transcripts, monk
     out = predictor.predict(real_transcripts)
     assert calls == [49_287]
     assert [len(p) for p in out] == [len(t) for t in real_transcripts]
+
+
+def test_model_with_reading_frame_features(tmp_path, real_transcripts):
+    # the predictor computes the features itself; whole graph, batches and pieces agree with torch
+    from tis_transformer.features import FEATURE_NAMES, FEATURE_SET
+
+    torch.manual_seed(1)
+    config = NetworkConfig(dim=16, depth=2, heads=2, dim_head=8, local_attn_heads=1, local_window_size=64,
+                           nb_features=16, ff_chunks=1, n_features=len(FEATURE_NAMES))
+    network = TISNetwork(config)
+    with torch.no_grad():  # make the features matter
+        network.feature_emb.weight.mul_(20.0)
+    network.eval()
+    network.fix_projections()
+    path = tmp_path / "features.onnx"
+    meta = export_onnx(network, path, build_metadata(network, "features"))
+    assert meta["input_features"] == {"set": FEATURE_SET, "names": list(FEATURE_NAMES)}
+    predictor = Predictor(str(path), device="cpu")
+    assert predictor.uses_features and predictor.layered.uses_features
+    assert check_parity(network, path, real_transcripts, tolerance=1e-4) <= 1e-4
+    plain = stock_probabilities(network, real_transcripts[:1])[0]
+    with torch.no_grad():
+        network.feature_emb.weight.zero_()
+    assert np.abs(stock_probabilities(network, real_transcripts[:1])[0] - plain).max() > 1e-3
+
+
+def test_model_with_features_refuses_another_feature_set(tmp_path):
+    import onnx
+
+    from tis_transformer.read import InputError
+
+    torch.manual_seed(2)
+    network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
+                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=10))
+    path = tmp_path / "other.onnx"
+    export_onnx(network, path, build_metadata(network, "other"), layer_graphs=False)
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "input_features":
+            prop.value = json.dumps({"set": "orf-v0", "names": []})
+    onnx.save(model, str(path))
+    with pytest.raises(InputError, match="orf-v0"):
+        Predictor(str(path), device="cpu")
