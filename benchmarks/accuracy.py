@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Accuracy on held-out chromosomes: the shipped ONNX model, and the reference tool beside it.
 
-For each chromosome file, our model is scored through the lean predictor
+For each chromosome, our shipped model that was trained and validated without
+it (see ``tis-transformer models``; ``--model`` forces one model for all) is
+scored through the lean predictor
 (``tis_transformer.predict.Predictor``, onnxruntime) and the metrics are pooled
 over every nucleotide of every transcript (``tis_transformer.evaluate.score_dataset``):
 ROC AUC and PR AUC (average precision) over all positions and over ATG
@@ -15,7 +17,7 @@ read back and scored the same way; transcripts it skips (over 30,000 nt) score 0
 
 Examples::
 
-    python benchmarks/accuracy.py                      # the shipped model's held-out chromosomes
+    python benchmarks/accuracy.py                      # every chromosome a shipped model held out
     python benchmarks/accuracy.py chrY --reference --json accuracy_chrY.json
     python benchmarks/accuracy.py chr20 --limit 50 --reference    # quick
 """
@@ -45,8 +47,10 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("data", nargs="*",
                    help="chromosome names (in ../shared/data/GRCh38p13) or data files (.npy(.gz), .npz); "
-                   "default: the chromosomes the model's metadata lists as held out (else chr20)")
-    p.add_argument("--model", default=None, help="our model: shipped name or .onnx path (default: shipped human)")
+                   "default: every chromosome that a shipped model held out")
+    p.add_argument("--model", default=None,
+                   help="our model for every file: shipped name or .onnx path (default: for each "
+                   "chromosome the shipped model that held it out, else the default model)")
     p.add_argument("--limit", type=int, default=None, help="only the first N transcripts of each file")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime CPU threads (default: all cores)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -66,6 +70,12 @@ def parse_args(argv=None):
 
 
 def default_data(model: str | None) -> list[str]:
+    if model is None:
+        from tis_transformer.models import shipped_models
+
+        held = {str(h).split(".")[0] for meta in shipped_models().values() for h in meta.get("held_out", [])}
+        if held:
+            return sorted(held)
     info = bc.model_info(model)
     held_out = info.get("held_out")
     if not held_out:
@@ -77,6 +87,14 @@ def default_data(model: str | None) -> list[str]:
         except Exception:
             held_out = None
     return [str(name) for name in held_out] if held_out else ["chr20"]
+
+
+def seen_note(info: dict, chrom: str) -> str:
+    """How the model saw ``chrom``, when it did."""
+    for key, note in (("trained_on", " (trained on it)"), ("validated_on", " (validated on it)")):
+        if chrom in {str(name).split(".")[0] for name in info.get(key, [])}:
+            return note
+    return ""
 
 
 def score_ours(predictor, data) -> dict:
@@ -149,12 +167,21 @@ def main(argv=None) -> int:
     started = time.time()
     from tis_transformer.predict import Predictor
 
+    from tis_transformer.models import held_out_model
+
     names = args.data or default_data(args.model)
-    predictor = Predictor(args.model, device=args.device, threads=args.threads)
+    predictors: dict = {}
+
+    def predictor_for(chrom: str):
+        model = args.model or held_out_model(chrom)
+        if model not in predictors:
+            predictors[model] = Predictor(model, device=args.device, threads=args.threads)
+            report["models"][Path(predictors[model].path).name] = bc.model_info(model)
+        return predictors[model]
+
     report: dict = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                    "machine": bc.machine_info(), "model": bc.model_info(args.model), "device": predictor.device,
-                    "limit": args.limit, "argv": sys.argv[1:], "results": []}
-    model_label = Path(report["model"]["path"]).name
+                    "machine": bc.machine_info(), "models": {}, "limit": args.limit,
+                    "argv": sys.argv[1:], "results": []}
     cli = None
     if args.reference and any(bc.chromosome_name(bc.chromosome_path(n)) not in
                               dict(i.split("=", 1) for i in args.reference_output) for n in names):
@@ -173,7 +200,10 @@ def main(argv=None) -> int:
             label = chrom if args.limit is None else f"{chrom} (first {len(data)})"
             print(f"[{time.strftime('%H:%M:%S')}] {chrom}: ours on {len(data)} transcripts, "
                   f"{data.tokens.size:,} nt", file=sys.stderr, flush=True)
+            predictor = predictor_for(chrom)
+            report["device"] = predictor.device
             ours = score_ours(predictor, data)
+            model_label = predictor.path.name + seen_note(report["models"][predictor.path.name], chrom)
             report["results"].append({"chrom": label, "tool": "tis-transformer", "model": model_label, **ours})
             if args.reference:
                 ref = score_reference(args, data, chrom, folder, cli)
@@ -183,8 +213,8 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     report["duration_s"] = time.time() - started
 
-    print(f"Accuracy on held-out chromosomes, {report['date']}; ours: {report['model']['path']} "
-          f"({report['device'].upper()})")
+    print(f"Accuracy on held-out chromosomes, {report['date']}; ours: "
+          f"{', '.join(report['models'])} ({report.get('device', 'cpu').upper()})")
     print()
     print(markdown(report["results"]))
     print()

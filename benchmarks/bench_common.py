@@ -306,7 +306,7 @@ def model_info(model: str | None) -> dict:
     meta_path = path.with_suffix(".json")
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        for key in ("name", "held_out", "sha256", "parameters", "exported", "package_version"):
+        for key in ("name", "trained_on", "validated_on", "held_out", "sha256", "parameters", "exported", "package_version"):
             if key in meta:
                 info[key] = meta[key]
     return info

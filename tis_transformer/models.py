@@ -20,6 +20,19 @@ def shipped_models() -> dict[str, dict]:
     return models
 
 
+def held_out_model(chromosome: str) -> str | None:
+    """Name of a shipped model trained and validated without ``chromosome`` (e.g. ``chr20``).
+
+    The default model wins when it qualifies; otherwise the first by name.
+    None when no shipped model held that chromosome out.
+    """
+    candidates = [name for name, meta in shipped_models().items()
+                  if chromosome in {str(h).split(".")[0] for h in meta.get("held_out", [])}]
+    if DEFAULT_MODEL in candidates:
+        return DEFAULT_MODEL
+    return candidates[0] if candidates else None
+
+
 def resolve_model(model: str | None) -> Path:
     """Path of an ONNX model given as a shipped model name or a file path.
 

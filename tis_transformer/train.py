@@ -48,6 +48,10 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         transcripts.
     random_crop : bool
         Crop a random window instead of the 5' end.
+    tis_crop_frac : float
+        With ``random_crop``, the chance that a transcript with annotated
+        TISs gets a window holding one of them (the rest are uniform): more
+        positives, and the hard negatives around them, per step.
     features : bool
         Add ``features``: the reading-frame features of each whole
         transcript (``tis_transformer.features``), cropped like the tokens.
@@ -55,7 +59,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
 
     def __init__(self, data: Dataset, max_tokens: int, max_per_batch: int, shuffle: bool,
                  seed: int = 0, crop_len: int | None = None, random_crop: bool = False,
-                 features: bool = False):
+                 features: bool = False, tis_crop_frac: float = 0.0):
         self.data = data
         self.max_tokens = max_tokens
         self.max_per_batch = max_per_batch
@@ -64,6 +68,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         self.crop_len = crop_len
         self.random_crop = random_crop
         self.features = features
+        self.tis_crop_frac = tis_crop_frac
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -86,7 +91,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
             t, y = self.data.transcript(j)
             f = orf_features(t) if self.features else None
             if self.crop_len and len(t) > self.crop_len:
-                start = int(rng.integers(0, len(t) - self.crop_len + 1)) if self.random_crop else 0
+                start = self._crop_start(len(t), y, rng) if self.random_crop else 0
                 window = slice(start, start + self.crop_len)
                 t, y, f = t[window], y[window], None if f is None else f[window]
             items.append((t, y, f))
@@ -102,6 +107,15 @@ class BatchedTranscripts(torch.utils.data.Dataset):
             if f is not None:
                 batch["features"][row, : len(f)] = torch.from_numpy(f)
         return batch
+
+
+    def _crop_start(self, length: int, labels: np.ndarray, rng: np.random.Generator) -> int:
+        last = length - self.crop_len
+        sites = np.flatnonzero(labels)
+        if len(sites) and rng.random() < self.tis_crop_frac:
+            site = int(rng.choice(sites))
+            return int(rng.integers(max(0, site - self.crop_len + 1), min(site, last) + 1))
+        return int(rng.integers(0, last + 1))
 
 
 def find_data_files(data_path: str | Path) -> list[Path]:
@@ -143,7 +157,8 @@ class TranscriptData(L.LightningDataModule):
 
     def __init__(self, data_path: str, val_set: list[str], test_set: list[str], max_tokens: int,
                  max_per_batch: int, num_workers: int = 0, seed: int = 0,
-                 crop_len: int | None = None, random_crop: bool = False, features: bool = False):
+                 crop_len: int | None = None, random_crop: bool = False, features: bool = False,
+                 tis_crop_frac: float = 0.0):
         super().__init__()
         self.split = split_files(data_path, val_set, test_set)
         if not self.split["train"]:
@@ -155,6 +170,7 @@ class TranscriptData(L.LightningDataModule):
         self.crop_len = crop_len
         self.random_crop = random_crop
         self.features = features
+        self.tis_crop_frac = tis_crop_frac
         self.sets: dict[str, Dataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -167,7 +183,8 @@ class TranscriptData(L.LightningDataModule):
         batches = BatchedTranscripts(self.sets[name], self.max_tokens, self.max_per_batch,
                                      shuffle=shuffle, seed=self.seed,
                                      crop_len=self.crop_len if name == "train" else None,
-                                     random_crop=self.random_crop, features=self.features)
+                                     random_crop=self.random_crop, features=self.features,
+                                     tis_crop_frac=self.tis_crop_frac if name == "train" else 0.0)
         batches.set_epoch(epoch)
         return torch.utils.data.DataLoader(batches, batch_size=None, shuffle=shuffle,
                                            num_workers=self.num_workers)
@@ -418,6 +435,9 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
                      help="train on the first CROP_LEN nt of longer transcripts (default: whole transcripts)")
     opt.add_argument("--random_crop", action="store_true",
                      help="with --crop_len, crop a window redrawn each epoch instead of the 5' end")
+    opt.add_argument("--tis_crop_frac", type=float, default=0.0,
+                     help="with --random_crop, the chance that a transcript with a TIS gets a window "
+                     "holding one (default 0: uniform windows)")
     opt.add_argument("--num_workers", type=int, default=0, help="data loader workers (default 0)")
     run = parser.add_argument_group("trainer")
     run.add_argument("--max_epochs", type=int, default=60, help="default 60")
@@ -474,7 +494,7 @@ def run(args: argparse.Namespace, task: str) -> int:
     data = TranscriptData(args.data_path, _comma_list(args.val_set), _comma_list(args.test_set),
                           args.max_tokens, args.max_transcripts_per_batch, args.num_workers,
                           args.seed, args.crop_len, args.random_crop,
-                          features=getattr(args, "orf_features", False))
+                          features=getattr(args, "orf_features", False), tis_crop_frac=args.tis_crop_frac)
     network = _network_config(args)
     if task == "train":
         model = TISModel(network, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight)
