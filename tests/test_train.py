@@ -175,3 +175,17 @@ def test_evaluate_command_on_a_checkpoint(small_split, tmp_path, capsys, n_featu
     assert capsys.readouterr().out.startswith("| data | transcripts |")
     result = json.loads((tmp_path / "m.json").read_text())["results"]["test"]
     assert result["transcripts"] == len(load_dataset(small_split / "test.npz"))
+
+
+def test_tis_biased_crops_hold_a_tis(small_split):
+    data = load_dataset(small_split / "train.npz")
+    counts = {}
+    for frac in (0.0, 1.0):
+        batches = BatchedTranscripts(data, max_tokens=3000, max_per_batch=16, shuffle=True, crop_len=150,
+                                     random_crop=True, tis_crop_frac=frac)
+        rows = [(batch["labels"][r], int(index)) for batch in (batches[i] for i in range(len(batches)))
+                for r, index in enumerate(batch["index"].tolist())]
+        coding = [(y, i) for y, i in rows if data.transcript(i)[1].any()]
+        counts[frac] = sum(bool(y.sum() > 0) for y, _ in coding) / len(coding)
+    assert counts[1.0] == 1.0  # every window of a transcript with a TIS holds one
+    assert counts[0.0] < 0.6, counts
