@@ -158,6 +158,7 @@ def test_train_command_prints_test_metrics(small_split, tmp_path, capsys):
     assert len(written) == 1
     summary = json.loads(written[0].read_text())
     assert summary["train_files"] == ["train.npz"] and summary["test_files"] == ["test.npz"]
+    assert summary["train_nucleotides"] > 0 and summary["train_nt_per_s"] > 0
     assert set(summary["test"]) >= {"roc_auc", "pr_auc", "roc_auc_atg", "pr_auc_atg", "top_k"}
     assert 0.0 <= summary["test"]["roc_auc"] <= 1.0
     assert summary["test"]["transcripts"] == len(load_dataset(small_split / "test.npz"))

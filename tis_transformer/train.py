@@ -208,10 +208,25 @@ class _Base(L.LightningModule):
     def __init__(self, network: dict, lr: float, decay_rate: float):
         super().__init__()
         self.network = TISNetwork(NetworkConfig(**network))
+        # training throughput: real (unpadded) nucleotides over time in training steps
+        self.train_nucleotides = 0
+        self.train_seconds = 0.0
+        self._step_started = 0.0
 
     def on_train_epoch_start(self) -> None:
         # reversible layers record RNG state only in train mode; backward needs it
         self.network.train()
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
+        self.train_seconds += time.perf_counter() - self._step_started
+        self.train_nucleotides += int((batch["tokens"] != PAD).sum())
+
+    def on_train_epoch_end(self) -> None:
+        if self.train_seconds > 0:
+            self.log("train_nt_per_s", self.train_nucleotides / self.train_seconds)
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
@@ -536,6 +551,8 @@ def run(args: argparse.Namespace, task: str) -> int:
                    "val_files": [p.name for p in data.split["val"]],
                    "test_files": [p.name for p in data.split["test"]],
                    "fit_seconds": round(wall, 1), "global_steps": trainer.global_step,
+                   "train_nucleotides": model.train_nucleotides,
+                   "train_nt_per_s": round(model.train_nucleotides / max(model.train_seconds, 1e-9)),
                    "test": getattr(model, "test_results", None) or (results[0] if results else {})}
         out = Path(logger.log_dir) / "test_metrics.json"
         out.write_text(json.dumps(summary, indent=2, default=float))
