@@ -190,3 +190,15 @@ def test_tis_biased_crops_hold_a_tis(small_split):
         counts[frac] = sum(bool(y.sum() > 0) for y, _ in coding) / len(coding)
     assert counts[1.0] == 1.0  # every window of a transcript with a TIS holds one
     assert counts[0.0] < 0.6, counts
+
+
+def test_resume_continues_an_interrupted_run(small_split, tmp_path, capsys):
+    base = ["train", str(small_split), "val.npz", "test.npz", "--limit_train_batches", "3", "--max_tokens", "6000",
+            "--log_dir", str(tmp_path), "--no_progress_bar", "--limit_val_batches", "2", "--limit_test_batches", "1",
+            *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
+    assert main(base + ["--max_epochs", "1", "--name", "first"]) == 0
+    last = next(tmp_path.rglob("first/**/last.ckpt"))
+    capsys.readouterr()
+    assert main(base + ["--max_epochs", "2", "--name", "resumed", "--resume", str(last)]) == 0
+    summary = json.loads(next(tmp_path.rglob("resumed/**/test_metrics.json")).read_text())
+    assert summary["global_steps"] == 6  # three more steps on top of the first run's three

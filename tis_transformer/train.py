@@ -455,6 +455,9 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
                      "holding one (default 0: uniform windows)")
     opt.add_argument("--num_workers", type=int, default=0, help="data loader workers (default 0)")
     run = parser.add_argument_group("trainer")
+    run.add_argument("--resume", default=None, metavar="CKPT",
+                     help="continue an interrupted run from its checkpoint (e.g. last.ckpt): weights, "
+                     "optimiser, LR schedule, epoch and elapsed --max_time")
     run.add_argument("--max_epochs", type=int, default=60, help="default 60")
     run.add_argument("--max_steps", type=int, default=-1, help="stop after this many steps (default: no limit)")
     run.add_argument("--max_time", default=None, help="stop after DD:HH:MM:SS")
@@ -542,7 +545,7 @@ def run(args: argparse.Namespace, task: str) -> int:
         deterministic=False, log_every_n_steps=10,
     )
     started = time.time()
-    trainer.fit(model, datamodule=data)
+    trainer.fit(model, datamodule=data, ckpt_path=args.resume)
     wall = time.time() - started
     ckpt = checkpoint.best_model_path or checkpoint.last_model_path
     results = trainer.test(model, datamodule=data, ckpt_path=ckpt or None, verbose=False)
