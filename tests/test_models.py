@@ -1,0 +1,52 @@
+import json
+
+import pytest
+
+from tis_transformer.models import DEFAULT_MODEL, MODELS_DIR, held_out_model, resolve_model, shipped_models
+from tis_transformer.read import InputError
+
+
+def chromosomes(meta: dict, key: str) -> set:
+    return {str(name).split(".")[0] for name in meta.get(key, [])}
+
+
+def test_each_shipped_model_never_saw_its_held_out_chromosomes():
+    models = shipped_models()
+    assert DEFAULT_MODEL in models
+    for name, meta in models.items():
+        held = chromosomes(meta, "held_out")
+        assert held, name
+        assert not held & chromosomes(meta, "trained_on"), name
+        assert not held & chromosomes(meta, "validated_on"), name
+        assert set(meta["metrics"]) == held, name  # scored on exactly what it held out
+
+
+def test_held_out_model_picks_a_model_that_never_saw_the_chromosome():
+    models = shipped_models()
+    for chrom in ("chr13", "chr18", "chr20", "chr22", "chrY", "chr1"):
+        name = held_out_model(chrom)
+        owners = [n for n, meta in models.items() if chrom in chromosomes(meta, "held_out")]
+        if not owners:
+            assert name is None
+        else:
+            assert name in owners
+            assert name == DEFAULT_MODEL or DEFAULT_MODEL not in owners
+    assert held_out_model("chr20") == DEFAULT_MODEL
+
+
+def test_models_with_input_features_declare_the_set_the_predictor_computes():
+    from tis_transformer.features import FEATURE_NAMES, FEATURE_SET
+
+    for name, meta in shipped_models().items():
+        if meta["architecture"].get("n_features"):
+            assert meta["input_features"] == {"set": FEATURE_SET, "names": list(FEATURE_NAMES)}, name
+            assert meta["architecture"]["n_features"] == len(FEATURE_NAMES)
+
+
+def test_resolve_model_by_name_path_and_error(tmp_path):
+    assert resolve_model(None) == MODELS_DIR / f"{DEFAULT_MODEL}.onnx"
+    assert resolve_model(str(MODELS_DIR / f"{DEFAULT_MODEL}.onnx")).exists()
+    with pytest.raises(InputError, match="no such model"):
+        resolve_model("no_such_model")
+    meta = json.loads((MODELS_DIR / f"{DEFAULT_MODEL}.json").read_text())
+    assert meta["name"] == DEFAULT_MODEL
