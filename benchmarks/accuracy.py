@@ -65,6 +65,9 @@ def parse_args(argv=None):
     p.add_argument("--keep", default=None,
                    help="keep the FASTA and the reference's outputs in this folder (reusable with "
                    "--reference_output)")
+    p.add_argument("--orf_baseline", action="store_true",
+                   help="also score a rule with no learning: at each ATG that starts a stop-terminated ORF, "
+                   "log(1 + ORF codons), plus 3 if it starts the transcript's longest such ORF; 0 elsewhere")
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     return p.parse_args(argv)
 
@@ -107,6 +110,21 @@ def score_ours(predictor, data) -> dict:
     result = score_dataset(data, probabilities)
     result.update({"predict_s": seconds, "nt_per_s": data.tokens.size / seconds})
     return result
+
+
+def score_orf_rule(data) -> dict:
+    """The longest-ORF rule of ``--orf_baseline``: what reading frames alone give."""
+    from tis_transformer.evaluate import score_dataset
+    from tis_transformer.features import FEATURE_NAMES, orf_features
+
+    column = {name: i for i, name in enumerate(FEATURE_NAMES)}
+    scores = []
+    for i in range(len(data)):
+        f = orf_features(data.transcript(i)[0])
+        codons = np.expm1(f[:, column["log_orf_codons"]] * 7.0)
+        candidate = (f[:, column["is_atg"]] > 0) & (f[:, column["stop_found"]] > 0)
+        scores.append(np.where(candidate, np.log1p(codons) + 3.0 * f[:, column["starts_longest_orf"]], 0.0))
+    return score_dataset(data, scores)
 
 
 def score_reference(args, data, chrom: str, folder: Path, cli: str | None) -> dict:
@@ -205,6 +223,9 @@ def main(argv=None) -> int:
             ours = score_ours(predictor, data)
             model_label = predictor.path.name + seen_note(report["models"][predictor.path.name], chrom)
             report["results"].append({"chrom": label, "tool": "tis-transformer", "model": model_label, **ours})
+            if args.orf_baseline:
+                report["results"].append({"chrom": label, "tool": "longest-ORF rule (no learning)", "model": "-",
+                                          **score_orf_rule(data)})
             if args.reference:
                 ref = score_reference(args, data, chrom, folder, cli)
                 report["results"].append({"chrom": label, "tool": "transcript-transformer 1.1.1",
