@@ -76,7 +76,7 @@ def default_data(model: str | None) -> list[str]:
     if model is None:
         from tis_transformer.models import shipped_models
 
-        held = {str(h).split(".")[0] for meta in shipped_models().values() for h in meta.get("held_out", [])}
+        held = {bc.chromosome_name(h) for meta in shipped_models().values() for h in meta.get("held_out", [])}
         if held:
             return sorted(held)
     info = bc.model_info(model)
@@ -95,7 +95,7 @@ def default_data(model: str | None) -> list[str]:
 def seen_note(info: dict, chrom: str) -> str:
     """How the model saw ``chrom``, when it did."""
     for key, note in (("trained_on", " (trained on it)"), ("validated_on", " (validated on it)")):
-        if chrom in {str(name).split(".")[0] for name in info.get(key, [])}:
+        if chrom in {bc.chromosome_name(name) for name in info.get(key, [])}:
             return note
     return ""
 
@@ -115,13 +115,13 @@ def score_ours(predictor, data) -> dict:
 def score_orf_rule(data) -> dict:
     """The longest-ORF rule of ``--orf_baseline``: what reading frames alone give."""
     from tis_transformer.evaluate import score_dataset
-    from tis_transformer.features import FEATURE_NAMES, orf_features
+    from tis_transformer.features import FEATURE_NAMES, LOG_SCALE, orf_features
 
     column = {name: i for i, name in enumerate(FEATURE_NAMES)}
     scores = []
     for i in range(len(data)):
         f = orf_features(data.transcript(i)[0])
-        codons = np.expm1(f[:, column["log_orf_codons"]] * 7.0)
+        codons = np.expm1(f[:, column["log_orf_codons"]] * LOG_SCALE)
         candidate = (f[:, column["is_atg"]] > 0) & (f[:, column["stop_found"]] > 0)
         scores.append(np.where(candidate, np.log1p(codons) + 3.0 * f[:, column["starts_longest_orf"]], 0.0))
     return score_dataset(data, scores)
@@ -183,9 +183,8 @@ def markdown(results: list[dict]) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.time()
-    from tis_transformer.predict import Predictor
-
     from tis_transformer.models import held_out_model
+    from tis_transformer.predict import Predictor
 
     names = args.data or default_data(args.model)
     predictors: dict = {}

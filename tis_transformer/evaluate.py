@@ -37,7 +37,7 @@ def _checkpoint_scorer(checkpoint: str):
     import torch
 
     from .batch import length_batches
-    from .features import orf_features
+    from .features import padded_features
     from .network import pad_batch
     from .train import load_tis_model
 
@@ -50,9 +50,7 @@ def _checkpoint_scorer(checkpoint: str):
                 batch = pad_batch([tokens[i] for i in members])
                 features = None
                 if model.network.config.n_features:
-                    features = torch.zeros(*batch.shape, model.network.config.n_features)
-                    for row, i in enumerate(members):
-                        features[row, : len(tokens[i])] = torch.from_numpy(orf_features(tokens[i]))
+                    features = torch.from_numpy(padded_features([tokens[i] for i in members], batch.shape[1]))
                 probabilities = model(batch, features).numpy()
                 for row, i in enumerate(members):
                     out[i] = probabilities[row, : len(tokens[i])]

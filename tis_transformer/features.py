@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .orfs import _STOP, _UNKNOWN_CODON
+from .orfs import _STOP, _UNKNOWN_CODON, _codon_codes
 
-__all__ = ["FEATURE_SET", "FEATURE_NAMES", "orf_features"]
+__all__ = ["FEATURE_SET", "FEATURE_NAMES", "LOG_SCALE", "orf_features", "padded_features"]
 
 FEATURE_SET = "orf-v1"
 
@@ -34,21 +34,9 @@ FEATURE_NAMES = (
 )
 
 _ATG = 16 * 0 + 4 * 1 + 3
-# log1p(codons) / _LOG_SCALE is about 1 for a 1,100-codon ORF
-_LOG_SCALE = 7.0
+# log1p(codons) / LOG_SCALE is about 1 for a 1,100-codon ORF
+LOG_SCALE = 7.0
 _POSITION_SCALE = 10.0
-
-
-def _codon_codes(tokens: np.ndarray) -> np.ndarray:
-    """Code ``16a + 4b + c`` of the codon starting at each position; unknown past the end or at N."""
-    n = len(tokens)
-    codes = np.full(n, _UNKNOWN_CODON, dtype=np.int64)
-    if n >= 3:
-        t = tokens.astype(np.int64)
-        a, b, c = t[:-2], t[1:-1], t[2:]
-        known = (a < 4) & (b < 4) & (c < 4)
-        codes[:-2] = np.where(known, 16 * a + 4 * b + c, _UNKNOWN_CODON)
-    return codes
 
 
 def orf_features(tokens: np.ndarray) -> np.ndarray:
@@ -69,7 +57,9 @@ def orf_features(tokens: np.ndarray) -> np.ndarray:
     out = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
     if n == 0:
         return out
-    codes = _codon_codes(np.asarray(tokens))
+    # the last two positions start no complete codon
+    codes = np.full(n, _UNKNOWN_CODON, dtype=np.int64)
+    codes[: max(n - 2, 0)] = _codon_codes(np.asarray(tokens))
     stop = _STOP[codes]
     atg = codes == _ATG
     codons = np.zeros(n, dtype=np.int64)
@@ -96,7 +86,7 @@ def orf_features(tokens: np.ndarray) -> np.ndarray:
     longest = int(codons[complete].max()) if complete.any() else 0
     log_codons = np.log1p(codons)
     out[:, 0] = atg
-    out[:, 1] = log_codons / _LOG_SCALE
+    out[:, 1] = log_codons / LOG_SCALE
     out[:, 2] = stop_found
     out[:, 3] = first_atg
     out[:, 4] = complete & first_atg & (codons == longest) & (longest > 0)
@@ -107,5 +97,13 @@ def orf_features(tokens: np.ndarray) -> np.ndarray:
     out[:, 6] = np.log1p(positions) / _POSITION_SCALE
     out[:, 7] = np.log1p(n - positions) / _POSITION_SCALE
     out[:, 8] = np.minimum(3.0 * codons / n, 1.0)
-    out[:, 9] = np.log1p(longest) / _LOG_SCALE
+    out[:, 9] = np.log1p(longest) / LOG_SCALE
+    return out
+
+
+def padded_features(tokens: list, length: int) -> np.ndarray:
+    """Features of several transcripts in one ``(batch, length, n_features)`` array, zero past each end."""
+    out = np.zeros((len(tokens), length, len(FEATURE_NAMES)), dtype=np.float32)
+    for row, t in enumerate(tokens):
+        out[row, : len(t)] = orf_features(t)
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .batch import length_batches
-from .features import FEATURE_NAMES, FEATURE_SET, orf_features
+from .features import FEATURE_NAMES, FEATURE_SET, orf_features, padded_features
 from .models import resolve_model
 from .read import InputError
 from .tokens import PAD
@@ -102,10 +102,7 @@ class Predictor:
             batch[row, : len(t)] = t
         feeds = {"tokens": batch}
         if self.uses_features:
-            features = np.zeros((len(tokens), length, len(FEATURE_NAMES)), dtype=np.float32)
-            for row, t in enumerate(tokens):
-                features[row, : len(t)] = orf_features(t)
-            feeds["features"] = features
+            feeds["features"] = padded_features(tokens, length)
         probabilities = self.session.run(None, feeds)[0]
         return [probabilities[row, : len(t)].astype(np.float32) for row, t in enumerate(tokens)]
 

@@ -108,7 +108,6 @@ class BatchedTranscripts(torch.utils.data.Dataset):
                 batch["features"][row, : len(f)] = torch.from_numpy(f)
         return batch
 
-
     def _crop_start(self, length: int, labels: np.ndarray, rng: np.random.Generator) -> int:
         last = length - self.crop_len
         sites = np.flatnonzero(labels)
