@@ -129,21 +129,27 @@ def test_long_transcripts_take_the_layered_path(exported, real_transcripts, monk
 
 def test_model_with_reading_frame_features(tmp_path, real_transcripts):
     # the predictor computes the features itself; whole graph, batches and pieces agree with torch
-    from tis_transformer.features import FEATURE_NAMES, FEATURE_SET
+    from tis_transformer.features import FEATURE_NAMES, FEATURE_SET, HEXAMERS
 
     torch.manual_seed(1)
     config = NetworkConfig(dim=16, depth=2, heads=2, dim_head=8, local_attn_heads=1, local_window_size=64,
                            nb_features=16, ff_chunks=1, n_features=len(FEATURE_NAMES))
     network = TISNetwork(config)
-    with torch.no_grad():  # make the features matter
+    table = np.round(np.random.default_rng(1).normal(0, 0.5, HEXAMERS), 4).astype(np.float32)
+    with torch.no_grad():  # make the features, hexamer columns included, matter
         network.feature_emb.weight.mul_(20.0)
+        network.hexamer_log_odds.copy_(torch.from_numpy(table))
     network.eval()
     network.fix_projections()
     path = tmp_path / "features.onnx"
     meta = export_onnx(network, path, build_metadata(network, "features"))
-    assert meta["input_features"] == {"set": FEATURE_SET, "names": list(FEATURE_NAMES)}
+    declared = meta["input_features"]
+    assert (declared["set"], declared["names"]) == (FEATURE_SET, list(FEATURE_NAMES))
     predictor = Predictor(str(path), device="cpu")
     assert predictor.uses_features and predictor.layered.uses_features
+    # the table fitted at training time reaches the predictor bit for bit through the metadata
+    np.testing.assert_array_equal(predictor.hexamer_log_odds, table)
+    np.testing.assert_array_equal(predictor.layered.hexamer_log_odds, table)
     assert check_parity(network, path, real_transcripts, tolerance=1e-4) <= 1e-4
     plain = stock_probabilities(network, real_transcripts[:1])[0]
     with torch.no_grad():
@@ -158,7 +164,7 @@ def test_model_with_features_refuses_another_feature_set(tmp_path):
 
     torch.manual_seed(2)
     network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
-                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=10))
+                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=15))
     path = tmp_path / "other.onnx"
     export_onnx(network, path, build_metadata(network, "other"), layer_graphs=False)
     model = onnx.load(str(path))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tis_transformer.features import FEATURE_NAMES, orf_features
+from tis_transformer.features import FEATURE_NAMES, HEXAMERS, fit_hexamer_log_odds, orf_features
 from tis_transformer.tokens import encode
 
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -45,15 +45,56 @@ def test_unknown_nucleotides_break_codons_and_tiny_inputs():
     assert features_of("AT").shape == (2, len(FEATURE_NAMES))
 
 
+def hexamer(first: str, second: str) -> int:
+    a, b = (int(np.dot(encode(c), [16, 4, 1])) for c in (first, second))
+    return 64 * a + b
+
+
+def test_hand_worked_hexamer_sums():
+    table = np.zeros(HEXAMERS, dtype=np.float32)
+    table[hexamer("ATG", "AAA")] = 1.0  # read in frame only from position 2
+    table[hexamer("TAG", "GAT")] = -3.0  # starts at the stop ending the ORF of 7: not in it
+    f = orf_features(np.asarray(encode(SEQUENCE)), table)
+    assert f[2, COLUMN["orf_hexamer_sum"]] == pytest.approx(np.log1p(1.0) / 7.0)
+    assert f[2, COLUMN["orf_hexamer_mean"]] == pytest.approx(1.0 / 7 / 2)
+    assert f[5, COLUMN["orf_hexamer_sum"]] == 0 and f[17, COLUMN["orf_hexamer_sum"]] == 0
+    assert np.flatnonzero(f[:, COLUMN["best_hexamer_atg"]]).tolist() == [2]
+    vs_best = f[:, COLUMN["orf_hexamer_sum_vs_best_atg"]]
+    assert vs_best[2] == pytest.approx(1.0) and vs_best[7] == pytest.approx(1 - np.log1p(1.0) / 7.0)
+    assert vs_best[3] == 0  # only ATGs are compared
+    assert np.allclose(f[:, COLUMN["transcript_best_hexamer_sum"]], np.log1p(1.0) / 7.0)
+    # without a table every hexamer scores 0: every ATG ties for best, the rest is unchanged
+    plain = orf_features(np.asarray(encode(SEQUENCE)))
+    assert not plain[:, [10, 11, 13, 14]].any() and np.array_equal(plain[:, :10], f[:, :10])
+    assert np.array_equal(plain[:, COLUMN["orf_hexamer_sum_vs_best_atg"]], plain[:, COLUMN["is_atg"]])
+
+
+def test_fitted_table_scores_annotated_coding_frames(chry):
+    train = [chry.transcript(i) for i in range(0, len(chry), 2)]
+    table = fit_hexamer_log_odds(train)
+    assert table.shape == (HEXAMERS,) and table.dtype == np.float32 and table[-1] == 0
+    assert np.array_equal(table, np.round(table, 4))  # survives JSON metadata unchanged
+    # stop codons never start a hexamer inside an ORF: they get the pseudocount only
+    assert table[hexamer("TAA", "ATG")] < -1
+    assert fit_hexamer_log_odds([]).tolist() == [0.0] * HEXAMERS
+
+
 def test_features_are_bounded_and_informative_on_real_transcripts(chry):
-    at_tis = []
-    for i in range(0, len(chry), 4):
+    table = fit_hexamer_log_odds(chry.transcript(i) for i in range(1, len(chry), 2))
+    at_tis, other_atg = [], []
+    for i in range(0, len(chry), 2):  # transcripts the table was not fitted on
         tokens, labels = chry.transcript(i)
-        f = orf_features(tokens)
-        assert np.isfinite(f).all() and f.min() >= 0 and f.max() <= 1.6
+        f = orf_features(tokens, table)
+        assert np.isfinite(f).all() and f.min() >= -1.6 and f.max() <= 1.6
         at_tis.append(f[labels > 0])
-    at_tis = np.concatenate(at_tis)
+        other_atg.append(f[(labels == 0) & (f[:, COLUMN["is_atg"]] > 0)])
+    at_tis, other_atg = np.concatenate(at_tis), np.concatenate(other_atg)
     # most annotated TISs are ATGs starting the transcript's longest complete ORF
     assert len(at_tis) > 20
     assert at_tis[:, COLUMN["is_atg"]].mean() > 0.95
     assert at_tis[:, COLUMN["starts_longest_orf"]].mean() > 0.5
+    # and read as coding sequence, unlike other ATGs' frames
+    mean = COLUMN["orf_hexamer_mean"]
+    print(f"hexamer mean at TIS {at_tis[:, mean].mean():.3f}, other ATGs {other_atg[:, mean].mean():.3f}")
+    assert at_tis[:, mean].mean() > other_atg[:, mean].mean() + 0.1
+    assert at_tis[:, COLUMN["best_hexamer_atg"]].mean() > 0.5

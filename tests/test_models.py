@@ -35,12 +35,17 @@ def test_held_out_model_picks_a_model_that_never_saw_the_chromosome():
 
 
 def test_models_with_input_features_declare_the_set_the_predictor_computes():
-    from tis_transformer.features import FEATURE_NAMES, FEATURE_SET
+    from tis_transformer.features import FEATURE_NAMES, FEATURE_SET, HEXAMERS
+    from tis_transformer.predict import Predictor
 
     for name, meta in shipped_models().items():
         if meta["architecture"].get("n_features"):
-            assert meta["input_features"] == {"set": FEATURE_SET, "names": list(FEATURE_NAMES)}, name
+            declared = meta["input_features"]
+            assert (declared["set"], declared["names"]) == (FEATURE_SET, list(FEATURE_NAMES)), name
             assert meta["architecture"]["n_features"] == len(FEATURE_NAMES)
+            # a fitted table, not the all-zero one an untrained network holds
+            table = Predictor(name, device="cpu").hexamer_log_odds
+            assert table.shape == (HEXAMERS,) and np.abs(table).max() > 0.5, name
 
 
 def test_resolve_model_by_name_path_and_error(tmp_path):

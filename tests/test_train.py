@@ -31,7 +31,7 @@ def val_pr_auc(model, path):
             tokens, y = data.transcript(i)
             features = None
             if model.network.config.n_features:
-                features = torch.from_numpy(orf_features(tokens))[None]
+                features = torch.from_numpy(orf_features(tokens, model.network.feature_table()))[None]
             scores.append(model(torch.as_tensor(tokens.astype(np.int64))[None], features)[0].numpy())
             labels.append(y)
     return average_precision(np.concatenate(labels), np.concatenate(scores))
@@ -114,6 +114,38 @@ def test_mlm_loss_falls(small_split):
     fit(model, small_split, steps=150)
     assert loss() < first - 0.05
     assert first == pytest.approx(np.log(5), abs=0.3)
+
+
+def test_training_fits_the_hexamer_table_on_the_training_split(small_split):
+    from tis_transformer.features import fit_hexamer_log_odds
+
+    model = TISModel({**TINY, "n_features": len(FEATURE_NAMES)})
+    assert not model.network.hexamer_log_odds.any()
+    fit(model, small_split, steps=1)
+    train = load_dataset(small_split / "train.npz")
+    expected = fit_hexamer_log_odds(train.transcript(i) for i in range(len(train)))
+    assert np.abs(expected).max() > 0.5
+    np.testing.assert_array_equal(model.network.feature_table(), expected)
+
+
+def test_transfer_from_a_tis_model_with_fewer_features(tmp_path):
+    # an older model's feature embedding fills the leading columns; the added ones start at zero,
+    # so the new model starts out computing exactly the old function
+    L.seed_everything(0, verbose=False)
+    old = TISModel({**TINY, "n_features": 10})
+    torch.save({"state_dict": old.state_dict()}, tmp_path / "old.ckpt")
+    new = TISModel({**TINY, "n_features": len(FEATURE_NAMES)})
+    transfer_weights(new, tmp_path / "old.ckpt")
+    weight = new.network.feature_emb.weight
+    assert torch.equal(weight[:, :10], old.network.feature_emb.weight) and not weight[:, 10:].any()
+    assert torch.equal(new.network.head.weight, old.network.head.weight)
+    for model in (old, new):
+        model.eval()
+        model.network.fix_projections()
+    tokens = torch.randint(0, 4, (1, 300))
+    features = torch.rand(1, 300, len(FEATURE_NAMES))
+    with torch.no_grad():
+        torch.testing.assert_close(new(tokens, features), old(tokens, features[..., :10]))
 
 
 def test_checkpoint_round_trip_and_transfer(small_split, tmp_path):

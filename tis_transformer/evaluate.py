@@ -50,7 +50,8 @@ def _checkpoint_scorer(checkpoint: str):
                 batch = pad_batch([tokens[i] for i in members])
                 features = None
                 if model.network.config.n_features:
-                    features = torch.from_numpy(padded_features([tokens[i] for i in members], batch.shape[1]))
+                    features = torch.from_numpy(padded_features([tokens[i] for i in members], batch.shape[1],
+                                                                model.network.feature_table()))
                 probabilities = model(batch, features).numpy()
                 for row, i in enumerate(members):
                     out[i] = probabilities[row, : len(tokens[i])]

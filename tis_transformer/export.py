@@ -193,7 +193,7 @@ def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float =
             x = torch.as_tensor(np.asarray(t, dtype=np.int64))[None]
             features = None
             if network.config.n_features:
-                features = torch.from_numpy(orf_features(np.asarray(t)))[None]
+                features = torch.from_numpy(orf_features(np.asarray(t), network.feature_table()))[None]
             out.append(torch.sigmoid(network(x, features=features)[0, :, 0] + logit_offset).numpy())
     return out
 
@@ -252,7 +252,8 @@ def attach_metadata(path: str | Path, metadata: dict) -> dict:
     """Store ``metadata`` inside an ONNX model and beside it as ``.json``.
 
     Values are JSON-encoded into the model's ``metadata_props``; the JSON file
-    also gets the model's ``sha256`` and ``file_size``.
+    also gets the model's ``sha256`` and ``file_size``, and names the input
+    features' hexamer table instead of listing it.
     """
     import onnx
 
@@ -269,6 +270,11 @@ def attach_metadata(path: str | Path, metadata: dict) -> dict:
     model.producer_version = __version__
     onnx.save(model, str(path))
     meta = {k: v for k, v in metadata.items() if k not in ("sha256", "file_size")}
+    if isinstance(meta.get("input_features", {}).get("hexamer_log_odds"), list):
+        # thousands of numbers that only the predictor reads: the JSON beside the model stays readable
+        count = len(meta["input_features"]["hexamer_log_odds"])
+        meta["input_features"] = {**meta["input_features"],
+                                  "hexamer_log_odds": f"{count} values, in the ONNX model's metadata"}
     meta["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     meta["file_size"] = path.stat().st_size
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -315,7 +321,8 @@ def build_metadata(network: TISNetwork, name: str, description: str = "", extra:
                     if network.config.n_features else ""),
         "output": "probabilities float32 (batch, length): P(TIS) per nucleotide",
         "architecture": network.config.to_dict(),
-        **({"input_features": {"set": FEATURE_SET, "names": list(FEATURE_NAMES)}}
+        **({"input_features": {"set": FEATURE_SET, "names": list(FEATURE_NAMES),
+                                "hexamer_log_odds": [round(float(v), 4) for v in network.feature_table()]}}
            if network.config.n_features else {}),
         "parameters": int(sum(p.numel() for p in network.parameters())),
         "package_version": __version__,

@@ -128,6 +128,12 @@ class TISNetwork(nn.Module):
         c = config
         self.token_emb = nn.Embedding(NUM_TOKENS, c.dim)
         self.feature_emb = nn.Linear(c.n_features, c.dim) if c.n_features else None
+        if c.n_features:
+            # the input features' hexamer table is fitted on the training data; kept
+            # with the weights so that checkpoints and exports carry it
+            from .features import HEXAMERS
+
+            self.register_buffer("hexamer_log_odds", torch.zeros(HEXAMERS))
         self.dropout = nn.Dropout(c.emb_dropout)
         self.performer = Performer(
             dim=c.dim,
@@ -154,6 +160,12 @@ class TISNetwork(nn.Module):
                 module.__class__ = KeyMaskedSelfAttention
         self.norm = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, c.num_outputs)
+
+    def feature_table(self):
+        """The input features' hexamer log-odds as numpy, or None for a network without features."""
+        if not self.config.n_features:
+            return None
+        return self.hexamer_log_odds.detach().cpu().numpy()
 
     def fix_projections(self) -> None:
         """Stop redrawing the random-feature projections (for evaluation and export)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .batch import length_batches
-from .features import FEATURE_NAMES, FEATURE_SET, orf_features, padded_features
+from .features import FEATURE_NAMES, FEATURE_SET, HEXAMERS, orf_features, padded_features
 from .models import resolve_model
 from .read import InputError
 from .tokens import PAD
@@ -86,13 +86,17 @@ class Predictor:
         self.max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS[self.device])
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.uses_features = "features" in inputs
+        self.hexamer_log_odds: np.ndarray | None = None
         if self.uses_features:
             declared = json.loads(self.metadata.get("input_features", "{}"))
-            if declared.get("set") != FEATURE_SET or declared.get("names") != list(FEATURE_NAMES):
+            table = declared.get("hexamer_log_odds")
+            if (declared.get("set") != FEATURE_SET or declared.get("names") != list(FEATURE_NAMES)
+                    or not isinstance(table, list) or len(table) != HEXAMERS):
                 raise InputError(f"{self.path}: needs input features {declared.get('set')!r}, "
                                  f"this version computes {FEATURE_SET!r}")
+            self.hexamer_log_odds = np.asarray(table, dtype=np.float32)
         self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers,
-                                           self.uses_features)
+                                           self.hexamer_log_odds)
 
     def predict_batch(self, tokens: list[np.ndarray]) -> list[np.ndarray]:
         """Probabilities for transcripts run together in one padded batch."""
@@ -102,7 +106,7 @@ class Predictor:
             batch[row, : len(t)] = t
         feeds = {"tokens": batch}
         if self.uses_features:
-            feeds["features"] = padded_features(tokens, length)
+            feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds)
         probabilities = self.session.run(None, feeds)[0]
         return [probabilities[row, : len(t)].astype(np.float32) for row, t in enumerate(tokens)]
 
@@ -155,9 +159,12 @@ class _LayeredRunner:
     for why this computes the same function as the whole-transcript graph.
     """
 
-    def __init__(self, summary, step, architecture: dict, piece: int = PIECE, uses_features: bool = False):
+    def __init__(self, summary, step, architecture: dict, piece: int = PIECE,
+                 hexamer_log_odds: np.ndarray | None = None):
         self.summary, self.step = summary, step
-        self.uses_features = uses_features
+        # a model with input features always carries their hexamer table
+        self.hexamer_log_odds = hexamer_log_odds
+        self.uses_features = hexamer_log_odds is not None
         self.window = int(architecture["local_window_size"])
         self.depth = int(architecture["depth"])
         self.dim = int(architecture["dim"])
@@ -165,7 +172,7 @@ class _LayeredRunner:
 
     @classmethod
     def open(cls, path: Path, metadata: dict, options, providers,
-             uses_features: bool = False) -> "_LayeredRunner | None":
+             hexamer_log_odds: np.ndarray | None = None) -> "_LayeredRunner | None":
         """The runner for a model, or None when its layer graphs are not beside it."""
         import onnxruntime as ort
 
@@ -178,7 +185,7 @@ class _LayeredRunner:
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise InputError(f"{path}: its layer graphs are not usable ({message})") from None
-        return cls(summary, step, json.loads(metadata["architecture"]), uses_features=uses_features)
+        return cls(summary, step, json.loads(metadata["architecture"]), hexamer_log_odds=hexamer_log_odds)
 
     def predict(self, tokens: np.ndarray) -> np.ndarray:
         """Probabilities for one transcript."""
@@ -192,7 +199,7 @@ class _LayeredRunner:
         halo_features = None
         if self.uses_features:
             halo_features = np.zeros((padded + 2 * w, len(FEATURE_NAMES)), dtype=np.float32)
-            halo_features[w:w + n] = orf_features(tokens)
+            halo_features[w:w + n] = orf_features(tokens, self.hexamer_log_odds)
         x1 = np.zeros((padded + 2 * w, self.dim), dtype=np.float32)
         x2 = np.zeros_like(x1)
         probabilities = np.empty(padded, dtype=np.float32)

@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import CSVLogger
 
 from .batch import length_batches
-from .features import FEATURE_NAMES, orf_features
+from .features import FEATURE_NAMES, fit_hexamer_log_odds, orf_features
 from .metrics import atg_mask, tis_metrics
 from .network import NetworkConfig, TISNetwork
 from .prepare import Dataset, concatenate, load_dataset
@@ -55,11 +55,15 @@ class BatchedTranscripts(torch.utils.data.Dataset):
     features : bool
         Add ``features``: the reading-frame features of each whole
         transcript (``tis_transformer.features``), cropped like the tokens.
+    hexamer_log_odds : np.ndarray, optional
+        The features' hexamer table (``fit_hexamer_log_odds`` on the
+        training transcripts); None zeroes the hexamer columns.
     """
 
     def __init__(self, data: Dataset, max_tokens: int, max_per_batch: int, shuffle: bool,
                  seed: int = 0, crop_len: int | None = None, random_crop: bool = False,
-                 features: bool = False, tis_crop_frac: float = 0.0):
+                 features: bool = False, tis_crop_frac: float = 0.0,
+                 hexamer_log_odds: np.ndarray | None = None):
         self.data = data
         self.max_tokens = max_tokens
         self.max_per_batch = max_per_batch
@@ -69,6 +73,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         self.random_crop = random_crop
         self.features = features
         self.tis_crop_frac = tis_crop_frac
+        self.hexamer_log_odds = hexamer_log_odds
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -89,7 +94,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         items = []
         for j in members:
             t, y = self.data.transcript(j)
-            f = orf_features(t) if self.features else None
+            f = orf_features(t, self.hexamer_log_odds) if self.features else None
             if self.crop_len and len(t) > self.crop_len:
                 start = self._crop_start(len(t), y, rng) if self.random_crop else 0
                 window = slice(start, start + self.crop_len)
@@ -171,11 +176,15 @@ class TranscriptData(L.LightningDataModule):
         self.features = features
         self.tis_crop_frac = tis_crop_frac
         self.sets: dict[str, Dataset] = {}
+        self.hexamer_log_odds: np.ndarray | None = None
 
     def setup(self, stage: str | None = None) -> None:
         for name, paths in self.split.items():
             if name not in self.sets and paths:
                 self.sets[name] = load_files(paths)
+        if self.features and self.hexamer_log_odds is None:
+            train = self.sets["train"]
+            self.hexamer_log_odds = fit_hexamer_log_odds(train.transcript(i) for i in range(len(train)))
 
     def _loader(self, name: str, shuffle: bool) -> torch.utils.data.DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
@@ -183,7 +192,8 @@ class TranscriptData(L.LightningDataModule):
                                      shuffle=shuffle, seed=self.seed,
                                      crop_len=self.crop_len if name == "train" else None,
                                      random_crop=self.random_crop, features=self.features,
-                                     tis_crop_frac=self.tis_crop_frac if name == "train" else 0.0)
+                                     tis_crop_frac=self.tis_crop_frac if name == "train" else 0.0,
+                                     hexamer_log_odds=self.hexamer_log_odds)
         batches.set_epoch(epoch)
         return torch.utils.data.DataLoader(batches, batch_size=None, shuffle=shuffle,
                                            num_workers=self.num_workers)
@@ -273,6 +283,13 @@ class TISModel(_Base):
             except ValueError:  # an architecture the rewrite does not cover
                 pass
         return torch.sigmoid(self.network(tokens, features=features)[..., 0] + self.logit_offset)
+
+    def setup(self, stage: str) -> None:
+        # the data module has fitted the features' hexamer table on the training split by now
+        # (Lightning sets the data up first); a resumed run then restores the same table
+        table = getattr(getattr(self.trainer, "datamodule", None), "hexamer_log_odds", None)
+        if self.network.config.n_features and table is not None:
+            self.network.hexamer_log_odds.copy_(torch.from_numpy(table))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         mask = batch["tokens"] != PAD
@@ -389,15 +406,29 @@ def load_tis_model(checkpoint: str | Path) -> TISModel:
 
 
 def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
-    """Start a TIS model from a pretraining checkpoint: all weights but the output head
-    (and the feature embedding, which pretraining does not have)."""
+    """Start a TIS model from another checkpoint's weights.
+
+    From MLM pretraining every weight but the output head (its shape differs)
+    is taken.  From an earlier TIS model the head is taken too, and a feature
+    embedding with fewer input features than this model's fills the leading
+    columns while the new ones start at zero: training begins from the old
+    model's function and learns to use the added features.  The hexamer table
+    is never taken: it belongs to this run's training data.
+    """
     state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
     own = model.state_dict()
-    kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and ".head." not in k}
-    # the output head and the feature embedding have no pretrained counterpart
-    missing = [k for k in own if k not in kept and ".head." not in k and ".feature_emb." not in k]
+    kept = {k: v for k, v in state.items()
+            if k in own and own[k].shape == v.shape and not k.endswith("hexamer_log_odds")}
+    for name in ("network.feature_emb.weight",):
+        old, new = state.get(name), own.get(name)
+        if old is not None and new is not None and old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]:
+            widened = torch.zeros_like(new)
+            widened[:, : old.shape[1]] = old
+            kept[name] = widened
+    optional = (".head.", ".feature_emb.", "hexamer_log_odds")
+    missing = [k for k in own if k not in kept and not any(part in k for part in optional)]
     if missing:
-        raise ValueError(f"{checkpoint}: pretraining checkpoint does not match the architecture "
+        raise ValueError(f"{checkpoint}: checkpoint does not match the architecture "
                          f"({len(missing)} tensors missing, e.g. {missing[0]})")
     model.load_state_dict(kept, strict=False)
 
@@ -412,7 +443,9 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     parser.add_argument("val_set", help="file name(s) in DATA_PATH used for validation (comma-separated)")
     parser.add_argument("test_set", help="file name(s) in DATA_PATH held out for testing (comma-separated)")
     if task == "train":
-        parser.add_argument("--transfer_checkpoint", help="start from this pretraining checkpoint")
+        parser.add_argument("--transfer_checkpoint",
+                            help="start from this checkpoint's weights: MLM pretraining (all but the head) "
+                            "or an earlier TIS model (a narrower feature embedding is widened with zeros)")
         parser.add_argument("--orf_features", action="store_true",
                             help="also feed the network reading-frame features computed from the "
                             "sequence (ORF length to the next in-frame stop, first and longest ATG ORF, ...)")
