@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tis_transformer.batch import length_batches
+from tis_transformer.batch import batched_predictions, length_batches
 
 
 def test_batches_respect_budget_and_keep_every_sequence():
@@ -32,3 +32,17 @@ def test_shuffle_is_seeded_and_changes_order():
 def test_invalid_budget():
     with pytest.raises(ValueError):
         length_batches(np.array([1]), 0)
+
+
+def test_batched_predictions_keep_input_order_and_respect_the_budget():
+    tokens = [np.full(n, n) for n in (50, 7, 300, 7, 120, 1)]
+    seen = []
+
+    def predict_batch(batch):
+        seen.append([len(t) for t in batch])
+        return [int(t[0]) for t in batch]
+
+    assert batched_predictions(tokens, predict_batch, max_tokens=300, max_per_batch=3) == [50, 7, 300, 7, 120, 1]
+    assert sorted(n for batch in seen for n in batch) == sorted(len(t) for t in tokens)
+    assert all(len(b) <= 3 and len(b) * max(b) <= 300 for b in seen if len(b) > 1)
+    assert batched_predictions([], predict_batch, max_tokens=300) == []

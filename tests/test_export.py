@@ -133,7 +133,7 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
 
     torch.manual_seed(1)
     config = NetworkConfig(dim=16, depth=2, heads=2, dim_head=8, local_attn_heads=1, local_window_size=64,
-                           nb_features=16, ff_chunks=1, n_features=len(FEATURE_NAMES))
+                           nb_features=16, ff_chunks=1, n_features=len(FEATURE_NAMES), feature_head=8)
     network = TISNetwork(config)
     table = np.round(np.random.default_rng(1).normal(0, 0.5, HEXAMERS), 4).astype(np.float32)
     with torch.no_grad():  # make the features, hexamer columns included, matter
@@ -154,7 +154,11 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
     plain = stock_probabilities(network, real_transcripts[:1])[0]
     with torch.no_grad():
         network.feature_emb.weight.zero_()
-    assert np.abs(stock_probabilities(network, real_transcripts[:1])[0] - plain).max() > 1e-3
+    without_embedding = stock_probabilities(network, real_transcripts[:1])[0]
+    assert np.abs(without_embedding - plain).max() > 1e-3
+    with torch.no_grad():  # the feature head is a second, direct path
+        network.feature_head[-1].weight.mul_(50.0)
+    assert np.abs(stock_probabilities(network, real_transcripts[:1])[0] - without_embedding).max() > 1e-3
 
 
 def test_model_with_features_refuses_another_feature_set(tmp_path):

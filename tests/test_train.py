@@ -148,6 +148,39 @@ def test_transfer_from_a_tis_model_with_fewer_features(tmp_path):
         torch.testing.assert_close(new(tokens, features), old(tokens, features[..., :10]))
 
 
+def test_prefit_feature_head_hands_over_a_working_model(small_split):
+    from tis_transformer.train import prefit_feature_head
+
+    L.seed_everything(0, verbose=False)
+    model = TISModel({**TINY, "n_features": len(FEATURE_NAMES), "feature_head": 16}, pos_weight=10.0)
+    fit(model, small_split, steps=1)  # sets the hexamer table from the training split
+    before = val_pr_auc(model, small_split / "val.npz")
+    train = load_dataset(small_split / "train.npz")
+    fitted = prefit_feature_head(model, train, epochs=300, seed=0)
+    assert fitted["positives"] == int(train.labels().sum()) and fitted["rows"] < train.tokens.size / 5
+    # the encoder's head is zeroed: the network computes the feature head alone
+    assert not model.network.head.weight.any() and not model.network.head.bias.any()
+    model.eval()
+    model.network.fix_projections()
+    tokens, _ = load_dataset(small_split / "val.npz").transcript(0)
+    features = torch.from_numpy(orf_features(tokens, model.network.feature_table()))[None]
+    with torch.no_grad():
+        direct = torch.sigmoid(model.network.feature_head(features)[..., 0] + model.logit_offset)
+        torch.testing.assert_close(model(torch.as_tensor(tokens.astype(np.int64))[None], features), direct)
+    after = val_pr_auc(model, small_split / "val.npz")
+    print(f"val PR AUC after one step {before:.4f}, with the prefit feature head {after:.4f}")
+    assert after > 0.3 and after > 3 * before
+
+
+def test_feature_head_needs_features_and_is_optional_when_transferring(tmp_path):
+    with pytest.raises(ValueError, match="feature_head needs input features"):
+        TISModel({**TINY, "feature_head": 8})
+    old = TISModel({**TINY, "n_features": 10})
+    torch.save({"state_dict": old.state_dict()}, tmp_path / "old.ckpt")
+    new = TISModel({**TINY, "n_features": len(FEATURE_NAMES), "feature_head": 8})
+    transfer_weights(new, tmp_path / "old.ckpt")  # the new head starts from its own initialisation
+
+
 def test_checkpoint_round_trip_and_transfer(small_split, tmp_path):
     L.seed_everything(0, verbose=False)
     model = TISModel(TINY)
@@ -234,3 +267,23 @@ def test_resume_continues_an_interrupted_run(small_split, tmp_path, capsys):
     assert main(base + ["--max_epochs", "2", "--name", "resumed", "--resume", str(last)]) == 0
     summary = json.loads(next(tmp_path.rglob("resumed/**/test_metrics.json")).read_text())
     assert summary["global_steps"] == 6  # three more steps on top of the first run's three
+
+
+def test_train_command_prefits_the_feature_head_and_keeps_that_model(small_split, tmp_path, capsys):
+    args = ["train", str(small_split), "val.npz", "test.npz", "--max_epochs", "1", "--limit_train_batches", "2",
+            "--limit_val_batches", "2", "--limit_test_batches", "1", "--max_tokens", "6000", "--log_dir",
+            str(tmp_path), "--no_progress_bar", "--orf_features", "--feature_head", "8",
+            "--prefit_feature_head", "1", *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
+    assert main(args) == 0
+    assert "prefit model:" in capsys.readouterr().err
+    prefit = next(tmp_path.rglob("prefit.ckpt"))
+    model = load_tis_model(prefit)
+    assert model.network.config.feature_head == 8 and model.network.hexamer_log_odds.abs().max() > 0.5
+    # training went on from the prefitted model with its feature head fixed
+    trained = load_tis_model(next(tmp_path.rglob("last.ckpt")))
+    for before, after in zip(model.network.feature_head.parameters(), trained.network.feature_head.parameters()):
+        assert torch.equal(before, after)
+    assert not torch.equal(model.network.head.weight, trained.network.head.weight)
+    # a feature head without the features it reads: one line, non-zero exit
+    assert main(["train", str(small_split), "val.npz", "test.npz", "--feature_head", "8"]) != 0
+    assert "feature_head needs input features" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -61,3 +63,32 @@ def length_batches(
     if shuffle:
         rng.shuffle(batches)
     return batches
+
+
+def batched_predictions(
+    tokens: list,
+    predict_batch: Callable[[list], list],
+    max_tokens: int,
+    max_per_batch: int = 256,
+) -> list:
+    """Run ``predict_batch`` on length-bucketed batches of ``tokens``; results in input order.
+
+    Parameters
+    ----------
+    tokens : list
+        One token array per transcript.
+    predict_batch : callable
+        Takes a list of token arrays, returns one result per array, in order.
+    max_tokens, max_per_batch : int
+        Batch limits, as in ``length_batches``.
+
+    Returns
+    -------
+    list
+        ``predict_batch``'s result for every transcript, in the order of ``tokens``.
+    """
+    out: list = [None] * len(tokens)
+    for batch in length_batches(np.array([len(t) for t in tokens]), max_tokens, max_per_batch):
+        for index, result in zip(batch, predict_batch([tokens[i] for i in batch])):
+            out[index] = result
+    return out

@@ -36,28 +36,23 @@ def _onnx_scorer(model: str, device: str, threads: int):
 def _checkpoint_scorer(checkpoint: str):
     import torch
 
-    from .batch import length_batches
+    from .batch import batched_predictions
     from .features import padded_features
     from .network import pad_batch
     from .train import load_tis_model
 
     model = load_tis_model(checkpoint)
 
-    def predict(tokens: list) -> list:
-        out: list = [None] * len(tokens)
+    def predict_batch(tokens: list) -> list:
+        batch = pad_batch(tokens)
+        features = None
+        if model.network.config.n_features:
+            features = torch.from_numpy(padded_features(tokens, batch.shape[1], model.network.feature_table()))
         with torch.no_grad():
-            for members in length_batches(np.array([len(t) for t in tokens]), 16_384, 256):
-                batch = pad_batch([tokens[i] for i in members])
-                features = None
-                if model.network.config.n_features:
-                    features = torch.from_numpy(padded_features([tokens[i] for i in members], batch.shape[1],
-                                                                model.network.feature_table()))
-                probabilities = model(batch, features).numpy()
-                for row, i in enumerate(members):
-                    out[i] = probabilities[row, : len(tokens[i])]
-        return out
+            probabilities = model(batch, features).numpy()
+        return [probabilities[row, : len(t)] for row, t in enumerate(tokens)]
 
-    return predict
+    return lambda tokens: batched_predictions(tokens, predict_batch, 16_384, 256)
 
 
 def markdown_table(results: dict) -> str:

@@ -176,11 +176,11 @@ class ExportableTIS(nn.Module):
                                                 self.feedforwards):
             x1 = x1 + self._attention(attn, attn_norm(x2), keep, valid, (sin, cos))
             x2 = x2 + ff(ff_norm(x1))
-        return self.head(x1, x2)[:, :n]
+        return self.head(x1, x2, features)[:, :n]
 
-    def head(self, x1, x2):
-        """TIS probabilities from the two reversible streams."""
-        logits = self.network.head(self.network.norm(x1 + x2))[..., 0] + self.logit_offset
+    def head(self, x1, x2, features=None):
+        """TIS probabilities from the two reversible streams (and the features' direct path)."""
+        logits = self.network.output(x1 + x2, features)[..., 0] + self.logit_offset
         return torch.sigmoid(logits)
 
 

@@ -146,7 +146,7 @@ class StepGraph(_Pieces):
                           wt.w1[layer], wt.b1[layer])
         gate, value = hidden.chunk(2, dim=-1)
         x2 = x2_halo[:, w:w + n] + F.linear(F.gelu(gate) * value, wt.w2[layer], wt.b2[layer])
-        probabilities = self.tis.head(x1, x2)
+        probabilities = self.tis.head(x1, x2, features)
         return x1, x2, probabilities
 
 

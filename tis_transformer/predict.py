@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import length_batches
+from .batch import batched_predictions
 from .features import FEATURE_NAMES, FEATURE_SET, HEXAMERS, orf_features, padded_features
 from .models import resolve_model
 from .read import InputError
@@ -119,10 +119,9 @@ class Predictor:
             for index in np.flatnonzero(lengths > LONG_TRANSCRIPT):
                 out[index] = self.layered.predict(tokens[index])
             short = np.flatnonzero(lengths <= LONG_TRANSCRIPT)
-        for batch in length_batches(lengths[short], self.max_tokens, MAX_PER_BATCH):
-            members = short[batch]
-            for index, probabilities in zip(members, self.predict_batch([tokens[i] for i in members])):
-                out[index] = probabilities
+        batched = batched_predictions([tokens[i] for i in short], self.predict_batch, self.max_tokens, MAX_PER_BATCH)
+        for index, probabilities in zip(short, batched):
+            out[index] = probabilities
         return out
 
     def predict_records(self, records: Iterable[tuple[str, np.ndarray]],

@@ -254,14 +254,19 @@ class TISModel(_Base):
         Adam learning rate and its per-epoch decay.
     pos_weight : float
         Weight of TIS positions in the loss (1 = unweighted).
+    freeze_feature_head : bool
+        Keep the feature head's weights fixed (after ``prefit_feature_head``).
     """
 
     def __init__(self, network: dict | None = None, lr: float = 1e-3, decay_rate: float = 0.95,
-                 pos_weight: float = 1.0):
+                 pos_weight: float = 1.0, freeze_feature_head: bool = False):
         network = {**(network or {}), "num_outputs": 1}
         super().__init__(network, lr, decay_rate)
         self.save_hyperparameters()
         self._collected: list = []
+        if freeze_feature_head and self.network.feature_head is not None:
+            # fitted on every training row by prefit_feature_head; the rest of the network learns on top of it
+            self.network.feature_head.requires_grad_(False)
 
     @property
     def logit_offset(self) -> float:
@@ -397,6 +402,75 @@ class MLMModel(_Base):
         self.log("test_acc", accuracy, sync_dist=True)
 
 
+def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int = 0,
+                        other_fraction: float = 0.02, batch_size: int = 2048, lr: float = 1e-3) -> dict:
+    """Fit the network's feature head alone on the training transcripts, then hand it the output.
+
+    Rows are every ATG and every annotated TIS, plus a random ``other_fraction``
+    of the remaining positions weighted by its inverse (an unbiased loss at a
+    fraction of the cost); the loss is the TIS model's, ``pos_weight``
+    included.  The encoder's own output head is then zeroed, so that the
+    network starts out computing exactly the fitted feature head and further
+    training learns what the sequence adds to it.
+
+    Parameters
+    ----------
+    model : TISModel
+        With ``feature_head`` > 0 and its hexamer table set.
+    data : Dataset
+        Training transcripts.
+    epochs : int
+        Passes over the rows.
+    seed : int
+        Seed of the row sample and shuffles.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``positives`` and the last epoch's mean ``loss``.
+    """
+    network = model.network
+    if network.feature_head is None:
+        raise ValueError("this network has no feature head (--feature_head)")
+    rng = np.random.default_rng(seed)
+    table = network.feature_table()
+    rows, labels, weights = [], [], []
+    for i in range(len(data)):
+        tokens, y = data.transcript(i)
+        f = orf_features(tokens, table)
+        candidate = (f[:, 0] > 0) | (y > 0)
+        sampled = ~candidate & (rng.random(len(y)) < other_fraction)
+        keep = candidate | sampled
+        rows.append(f[keep])
+        labels.append(y[keep])
+        weights.append(np.where(sampled[keep], 1.0 / other_fraction, 1.0))
+    x = torch.from_numpy(np.concatenate(rows))
+    y = torch.from_numpy(np.concatenate(labels).astype(np.float32))
+    w = torch.from_numpy(np.concatenate(weights).astype(np.float32))
+    w = w * torch.where(y > 0, float(model.hparams.pos_weight), 1.0)
+    frozen = [not p.requires_grad for p in network.feature_head.parameters()]
+    network.feature_head.requires_grad_(True)
+    optimizer = torch.optim.Adam(network.feature_head.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    loss_sum = 0.0
+    for _ in range(epochs):
+        loss_sum, seen = 0.0, 0
+        for batch in torch.randperm(len(y), generator=generator).split(batch_size):
+            logits = network.feature_head(x[batch])[:, 0]
+            loss = F.binary_cross_entropy_with_logits(logits, y[batch], weight=w[batch], reduction="sum")
+            optimizer.zero_grad()
+            (loss / w[batch].sum()).backward()
+            optimizer.step()
+            loss_sum, seen = loss_sum + loss.item(), seen + w[batch].sum().item()
+        loss_sum /= max(seen, 1.0)
+    for parameter, was_frozen in zip(network.feature_head.parameters(), frozen):
+        parameter.requires_grad_(not was_frozen)
+    with torch.no_grad():
+        network.head.weight.zero_()
+        network.head.bias.zero_()
+    return {"rows": int(len(y)), "positives": int(y.sum()), "loss": loss_sum}
+
+
 def load_tis_model(checkpoint: str | Path) -> TISModel:
     """Load a TIS checkpoint for inference: eval mode, projections fixed, on CPU."""
     model = TISModel.load_from_checkpoint(str(checkpoint), map_location="cpu")
@@ -425,7 +499,7 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
             widened = torch.zeros_like(new)
             widened[:, : old.shape[1]] = old
             kept[name] = widened
-    optional = (".head.", ".feature_emb.", "hexamer_log_odds")
+    optional = (".head.", ".feature_emb.", ".feature_head.", "hexamer_log_odds")
     missing = [k for k in own if k not in kept and not any(part in k for part in optional)]
     if missing:
         raise ValueError(f"{checkpoint}: checkpoint does not match the architecture "
@@ -449,6 +523,12 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
         parser.add_argument("--orf_features", action="store_true",
                             help="also feed the network reading-frame features computed from the "
                             "sequence (ORF length to the next in-frame stop, first and longest ATG ORF, ...)")
+        parser.add_argument("--feature_head", type=int, default=0, metavar="UNITS",
+                            help="with --orf_features, add a per-position MLP of the features (UNITS hidden "
+                            "units, two layers) to the output logits (default 0: none)")
+        parser.add_argument("--prefit_feature_head", type=int, default=0, metavar="EPOCHS",
+                            help="fit the feature head alone on the training transcripts for EPOCHS passes; "
+                            "the rest of the network then trains on top of it, the feature head fixed (default 0)")
         parser.add_argument("--pos_weight", type=float, default=1.0,
                             help="loss weight of TIS positions (default 1); predicted probabilities "
                             "are corrected for it")
@@ -527,6 +607,7 @@ def _network_config(args: argparse.Namespace) -> dict:
         "emb_dropout": args.emb_dropout, "ff_dropout": args.ff_dropout,
         "attn_dropout": args.attn_dropout,
         "n_features": len(FEATURE_NAMES) if getattr(args, "orf_features", False) else 0,
+        "feature_head": getattr(args, "feature_head", 0),
     }
 
 
@@ -547,9 +628,15 @@ def run(args: argparse.Namespace, task: str) -> int:
                           features=getattr(args, "orf_features", False), tis_crop_frac=args.tis_crop_frac)
     network = _network_config(args)
     if task == "train":
-        model = TISModel(network, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight)
+        model = TISModel(network, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight,
+                         freeze_feature_head=bool(args.prefit_feature_head))
         if args.transfer_checkpoint:
             transfer_weights(model, args.transfer_checkpoint)
+        if args.prefit_feature_head and not args.resume:
+            data.setup("fit")
+            model.network.hexamer_log_odds.copy_(torch.from_numpy(data.hexamer_log_odds))
+            fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed)
+            print(f"feature head prefit: {json.dumps(fitted)}", file=sys.stderr, flush=True)
         monitor, mode, file_name = "val_pr_auc", "max", "best-{epoch}-{val_pr_auc:.4f}"
     else:
         model = MLMModel(network, lr=args.lr, decay_rate=args.decay_rate, select_frac=args.select_frac,
@@ -576,6 +663,11 @@ def run(args: argparse.Namespace, task: str) -> int:
         enable_progress_bar=not args.no_progress_bar, reload_dataloaders_every_n_epochs=1,
         deterministic=False, log_every_n_steps=10,
     )
+    if task == "train" and args.prefit_feature_head and not args.resume:
+        # the starting point is a candidate model of its own: score and keep it
+        scored = trainer.validate(model, datamodule=data, verbose=False)
+        trainer.save_checkpoint(Path(logger.log_dir) / "checkpoints" / "prefit.ckpt")
+        print(f"prefit model: {json.dumps(scored[0] if scored else {}, default=float)}", file=sys.stderr, flush=True)
     started = time.time()
     trainer.fit(model, datamodule=data, ckpt_path=args.resume)
     wall = time.time() - started
