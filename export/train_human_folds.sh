@@ -20,7 +20,7 @@
 set -euo pipefail
 data=$(realpath "${1:-../shared/data/GRCh38p13}")
 stage1_time=${2:-00:01:40:00}
-stage2_time=${3:-00:00:55:00}
+stage2_time=${3:-00:00:40:00}
 log_dir=$(realpath -m "${LOG_DIR:-runs/human_folds}")
 STAGE1_COMMIT=5fcb7f9
 COMMON=(--orf_features --depth 3 --local_window_size 128 --ff_chunks 1
