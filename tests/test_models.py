@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from tis_transformer.models import DEFAULT_MODEL, MODELS_DIR, held_out_model, resolve_model, shipped_models
