@@ -118,7 +118,8 @@ def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None)
     -------
     np.ndarray
         ``(length, len(FEATURE_NAMES))`` float32, each column roughly in
-        [0, 1]; see ``FEATURE_NAMES`` for their order.
+        [0, 1] (the signed hexamer scores in [-1.6, 1.6]); see
+        ``FEATURE_NAMES`` for their order.
     """
     n = len(tokens)
     out = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)

@@ -292,7 +292,10 @@ class TISModel(_Base):
     def setup(self, stage: str) -> None:
         # the data module has fitted the features' hexamer table on the training split by now
         # (Lightning sets the data up first); a resumed run then restores the same table
-        table = getattr(getattr(self.trainer, "datamodule", None), "hexamer_log_odds", None)
+        self.take_feature_table(getattr(getattr(self.trainer, "datamodule", None), "hexamer_log_odds", None))
+
+    def take_feature_table(self, table: np.ndarray | None) -> None:
+        """Use ``table`` (``fit_hexamer_log_odds`` of the training split) for the input features."""
         if self.network.config.n_features and table is not None:
             self.network.hexamer_log_odds.copy_(torch.from_numpy(table))
 
@@ -434,11 +437,12 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         raise ValueError("this network has no feature head (--feature_head)")
     rng = np.random.default_rng(seed)
     table = network.feature_table()
+    is_atg = FEATURE_NAMES.index("is_atg")
     rows, labels, weights = [], [], []
     for i in range(len(data)):
         tokens, y = data.transcript(i)
         f = orf_features(tokens, table)
-        candidate = (f[:, 0] > 0) | (y > 0)
+        candidate = (f[:, is_atg] > 0) | (y > 0)
         sampled = ~candidate & (rng.random(len(y)) < other_fraction)
         keep = candidate | sampled
         rows.append(f[keep])
@@ -493,12 +497,11 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
     own = model.state_dict()
     kept = {k: v for k, v in state.items()
             if k in own and own[k].shape == v.shape and not k.endswith("hexamer_log_odds")}
-    for name in ("network.feature_emb.weight",):
-        old, new = state.get(name), own.get(name)
-        if old is not None and new is not None and old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]:
-            widened = torch.zeros_like(new)
-            widened[:, : old.shape[1]] = old
-            kept[name] = widened
+    old, new = state.get("network.feature_emb.weight"), own.get("network.feature_emb.weight")
+    if old is not None and new is not None and old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]:
+        widened = torch.zeros_like(new)
+        widened[:, : old.shape[1]] = old
+        kept["network.feature_emb.weight"] = widened
     optional = (".head.", ".feature_emb.", ".feature_head.", "hexamer_log_odds")
     missing = [k for k in own if k not in kept and not any(part in k for part in optional)]
     if missing:
@@ -634,7 +637,7 @@ def run(args: argparse.Namespace, task: str) -> int:
             transfer_weights(model, args.transfer_checkpoint)
         if args.prefit_feature_head and not args.resume:
             data.setup("fit")
-            model.network.hexamer_log_odds.copy_(torch.from_numpy(data.hexamer_log_odds))
+            model.take_feature_table(data.hexamer_log_odds)
             fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed)
             print(f"feature head prefit: {json.dumps(fitted)}", file=sys.stderr, flush=True)
         monitor, mode, file_name = "val_pr_auc", "max", "best-{epoch}-{val_pr_auc:.4f}"
