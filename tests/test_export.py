@@ -139,6 +139,9 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
     with torch.no_grad():  # make the features, hexamer columns included, matter
         network.feature_emb.weight.mul_(20.0)
         network.hexamer_log_odds.copy_(torch.from_numpy(table))
+        # the feature head's standardization (set by prefitting) is part of the exported function
+        network.feature_shift.uniform_(-0.5, 0.5)
+        network.feature_scale.uniform_(0.5, 3.0)
     network.eval()
     network.fix_projections()
     path = tmp_path / "features.onnx"
@@ -178,3 +181,23 @@ def test_model_with_features_refuses_another_feature_set(tmp_path):
     onnx.save(model, str(path))
     with pytest.raises(InputError, match="orf-v0"):
         Predictor(str(path), device="cpu")
+
+
+def test_model_of_an_earlier_feature_set_still_predicts(tmp_path, real_transcripts):
+    # orf-v2 models (15 leading columns) exported by earlier versions keep working
+    from tis_transformer.features import FEATURE_NAMES, FEATURE_SETS
+
+    torch.manual_seed(3)
+    columns = FEATURE_SETS["orf-v2"]
+    network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
+                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=columns,
+                                       feature_head=4))
+    with torch.no_grad():
+        network.feature_emb.weight.mul_(20.0)
+    path = tmp_path / "v2.onnx"
+    meta = export_onnx(network, path, build_metadata(network, "v2"))
+    assert meta["input_features"]["set"] == "orf-v2"
+    assert meta["input_features"]["names"] == list(FEATURE_NAMES[:columns])
+    predictor = Predictor(str(path), device="cpu")
+    assert predictor.feature_set == "orf-v2" and predictor.layered.feature_set == "orf-v2"
+    assert check_parity(network, path, real_transcripts[:3], tolerance=1e-4) <= 1e-4

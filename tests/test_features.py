@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from tis_transformer.features import FEATURE_NAMES, HEXAMERS, fit_hexamer_log_odds, orf_features
+from tis_transformer.features import (FEATURE_NAMES, FEATURE_SETS, HEXAMERS, feature_set_of, fit_hexamer_log_odds,
+                                     orf_features)
 from tis_transformer.tokens import encode
 
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -69,6 +70,48 @@ def test_hand_worked_hexamer_sums():
     assert np.array_equal(plain[:, COLUMN["orf_hexamer_sum_vs_best_atg"]], plain[:, COLUMN["is_atg"]])
 
 
+def test_hand_worked_coding_context():
+    table = np.zeros(HEXAMERS, dtype=np.float32)
+    table[hexamer("ATG", "AAA")] = 1.0  # at 2, inside the ORF of the ATG at 2
+    table[hexamer("ATG", "TTT")] = 2.0  # at 17: past the stop of the ATG at 7 (TAG at 13)
+    f = orf_features(np.asarray(encode(SEQUENCE)), table)
+
+    def signed(x):
+        return np.sign(x) * np.log1p(abs(x)) / 7.0
+
+    # no in-frame stop before any of the three ATGs: frames open to the 5' end
+    assert f[[2, 7, 17], COLUMN["open_to_5prime"]].tolist() == [1, 1, 1]
+    upstream = np.expm1(f[:, COLUMN["log_upstream_frame_codons"]] * 7.0)
+    assert upstream[[2, 7, 17]] == pytest.approx([0, 2, 5])
+    assert f[17, COLUMN["upstream_frame_hexamer_sum"]] == pytest.approx(signed(1.0))
+    assert f[7, COLUMN["log_upstream_atgs"]] == pytest.approx(np.log1p(1) / 7.0)
+    # coding-like sequence after the stop of the ATG at 7, none after the ORF of the ATG at 2
+    assert f[7, COLUMN["downstream_best_coding_stretch"]] == pytest.approx(signed(2.0))
+    assert f[2, COLUMN["downstream_best_coding_stretch"]] == 0
+    assert f[7, COLUMN["downstream_stretch_vs_orf"]] == pytest.approx(signed(2.0))
+    assert f[17, COLUMN["upstream_best_coding_stretch"]] == pytest.approx(signed(1.0))
+    # head and tail of the ORF at 2 (7 codons, both ends cover all of it): (1 + 2) / 7 per codon, halved
+    assert f[2, COLUMN["orf_head_hexamer_mean"]] == pytest.approx(3 / 7 / 2)
+    assert f[2, COLUMN["orf_tail_hexamer_mean"]] == pytest.approx(3 / 7 / 2)
+    # ATG sums 3 (at 2), 0 (at 7), 2 (at 17): ranks 0, 2, 1; second best 2
+    rank = np.expm1(f[:, COLUMN["log_hexamer_rank_among_atgs"]] * 7.0)
+    assert rank[[2, 7, 17]] == pytest.approx([0, 2, 1])
+    assert f[2, COLUMN["best_minus_second_atg_hexamer_sum"]] == pytest.approx(signed(1.0))
+    assert f[7, COLUMN["orf_hexamer_sum_vs_second_atg"]] == pytest.approx(signed(-2.0))
+    gc = sum(c in "GC" for c in SEQUENCE) / len(SEQUENCE)
+    assert np.allclose(f[:, COLUMN["gc_transcript"]], gc)
+
+
+def test_earlier_feature_sets_are_leading_columns(chry):
+    tokens = chry.transcript(3)[0]
+    table = fit_hexamer_log_odds(chry.transcript(i) for i in range(0, len(chry), 2))
+    full = orf_features(tokens, table)
+    assert full.shape[1] == FEATURE_SETS[feature_set_of(full.shape[1])] == len(FEATURE_NAMES)
+    assert np.array_equal(orf_features(tokens, table, "orf-v2"), full[:, :FEATURE_SETS["orf-v2"]])
+    with pytest.raises(ValueError, match="no feature set"):
+        feature_set_of(7)
+
+
 def test_fitted_table_scores_annotated_coding_frames(chry):
     train = [chry.transcript(i) for i in range(0, len(chry), 2)]
     table = fit_hexamer_log_odds(train)
@@ -85,7 +128,7 @@ def test_features_are_bounded_and_informative_on_real_transcripts(chry):
     for i in range(0, len(chry), 2):  # transcripts the table was not fitted on
         tokens, labels = chry.transcript(i)
         f = orf_features(tokens, table)
-        assert np.isfinite(f).all() and f.min() >= -1.6 and f.max() <= 1.6
+        assert np.isfinite(f).all() and f.min() >= -2.0 and f.max() <= 2.0
         at_tis.append(f[labels > 0])
         other_atg.append(f[(labels == 0) & (f[:, COLUMN["is_atg"]] > 0)])
     at_tis, other_atg = np.concatenate(at_tis), np.concatenate(other_atg)

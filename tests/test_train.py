@@ -165,7 +165,7 @@ def test_prefit_feature_head_hands_over_a_working_model(small_split):
     tokens, _ = load_dataset(small_split / "val.npz").transcript(0)
     features = torch.from_numpy(orf_features(tokens, model.network.feature_table()))[None]
     with torch.no_grad():
-        direct = torch.sigmoid(model.network.feature_head(features)[..., 0] + model.logit_offset)
+        direct = torch.sigmoid(model.network.feature_logits(features)[..., 0] + model.logit_offset)
         torch.testing.assert_close(model(torch.as_tensor(tokens.astype(np.int64))[None], features), direct)
     after = val_pr_auc(model, small_split / "val.npz")
     print(f"val PR AUC after one step {before:.4f}, with the prefit feature head {after:.4f}")

@@ -37,7 +37,7 @@ def _checkpoint_scorer(checkpoint: str):
     import torch
 
     from .batch import batched_predictions
-    from .features import padded_features
+    from .features import feature_set_of, padded_features
     from .network import pad_batch
     from .train import load_tis_model
 
@@ -47,7 +47,8 @@ def _checkpoint_scorer(checkpoint: str):
         batch = pad_batch(tokens)
         features = None
         if model.network.config.n_features:
-            features = torch.from_numpy(padded_features(tokens, batch.shape[1], model.network.feature_table()))
+            features = torch.from_numpy(padded_features(tokens, batch.shape[1], model.network.feature_table(),
+                                                        feature_set_of(model.network.config.n_features)))
         with torch.no_grad():
             probabilities = model(batch, features).numpy()
         return [probabilities[row, : len(t)] for row, t in enumerate(tokens)]

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .features import FEATURE_NAMES, FEATURE_SET, orf_features
+from .features import FEATURE_NAMES, feature_set_of, orf_features
 from .network import TISNetwork, sinusoid
 from .tokens import NUCLEOTIDES, PAD
 
@@ -193,7 +193,8 @@ def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float =
             x = torch.as_tensor(np.asarray(t, dtype=np.int64))[None]
             features = None
             if network.config.n_features:
-                features = torch.from_numpy(orf_features(np.asarray(t), network.feature_table()))[None]
+                features = torch.from_numpy(orf_features(np.asarray(t), network.feature_table(),
+                                                         feature_set_of(network.config.n_features)))[None]
             out.append(torch.sigmoid(network(x, features=features)[0, :, 0] + logit_offset).numpy())
     return out
 
@@ -321,7 +322,8 @@ def build_metadata(network: TISNetwork, name: str, description: str = "", extra:
                     if network.config.n_features else ""),
         "output": "probabilities float32 (batch, length): P(TIS) per nucleotide",
         "architecture": network.config.to_dict(),
-        **({"input_features": {"set": FEATURE_SET, "names": list(FEATURE_NAMES),
+        **({"input_features": {"set": feature_set_of(network.config.n_features),
+                                "names": list(FEATURE_NAMES[:network.config.n_features]),
                                 "hexamer_log_odds": [round(float(v), 4) for v in network.feature_table()]}}
            if network.config.n_features else {}),
         "parameters": int(sum(p.numel() for p in network.parameters())),

@@ -172,6 +172,9 @@ class TISNetwork(nn.Module):
                 nn.Linear(c.n_features, c.feature_head), nn.ReLU(),
                 nn.Linear(c.feature_head, c.feature_head), nn.ReLU(),
                 nn.Linear(c.feature_head, c.num_outputs))
+            # the head reads standardized features; prefitting sets these from its training rows
+            self.register_buffer("feature_shift", torch.zeros(c.n_features))
+            self.register_buffer("feature_scale", torch.ones(c.n_features))
 
     def feature_table(self):
         """The input features' hexamer log-odds as numpy, or None for a network without features."""
@@ -225,8 +228,12 @@ class TISNetwork(nn.Module):
         """Output logits from the encoder's last hidden state, plus the feature head's."""
         logits = self.head(self.norm(hidden))
         if self.feature_head is not None:
-            logits = logits + self.feature_head(features)
+            logits = logits + self.feature_logits(features)
         return logits
+
+    def feature_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The feature head's logits from raw features (standardized here as when it was prefitted)."""
+        return self.feature_head((features - self.feature_shift) * self.feature_scale)
 
 
 def count_parameters(network: nn.Module) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .batch import batched_predictions
-from .features import FEATURE_NAMES, FEATURE_SET, HEXAMERS, orf_features, padded_features
+from .features import FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_features, padded_features
 from .models import resolve_model
 from .read import InputError
 from .tokens import PAD
@@ -87,16 +87,19 @@ class Predictor:
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.uses_features = "features" in inputs
         self.hexamer_log_odds: np.ndarray | None = None
+        self.feature_set = FEATURE_SET
         if self.uses_features:
             declared = json.loads(self.metadata.get("input_features", "{}"))
             table = declared.get("hexamer_log_odds")
-            if (declared.get("set") != FEATURE_SET or declared.get("names") != list(FEATURE_NAMES)
+            columns = FEATURE_SETS.get(declared.get("set"), 0)
+            if (not columns or declared.get("names") != list(FEATURE_NAMES[:columns])
                     or not isinstance(table, list) or len(table) != HEXAMERS):
                 raise InputError(f"{self.path}: needs input features {declared.get('set')!r}, "
-                                 f"this version computes {FEATURE_SET!r}")
+                                 f"this version computes {', '.join(FEATURE_SETS)}")
             self.hexamer_log_odds = np.asarray(table, dtype=np.float32)
+            self.feature_set = declared["set"]
         self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers,
-                                           self.hexamer_log_odds)
+                                           self.hexamer_log_odds, self.feature_set)
 
     def predict_batch(self, tokens: list[np.ndarray]) -> list[np.ndarray]:
         """Probabilities for transcripts run together in one padded batch."""
@@ -106,7 +109,7 @@ class Predictor:
             batch[row, : len(t)] = t
         feeds = {"tokens": batch}
         if self.uses_features:
-            feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds)
+            feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds, self.feature_set)
         probabilities = self.session.run(None, feeds)[0]
         return [probabilities[row, : len(t)].astype(np.float32) for row, t in enumerate(tokens)]
 
@@ -159,8 +162,9 @@ class _LayeredRunner:
     """
 
     def __init__(self, summary, step, architecture: dict, piece: int = PIECE,
-                 hexamer_log_odds: np.ndarray | None = None):
+                 hexamer_log_odds: np.ndarray | None = None, feature_set: str = FEATURE_SET):
         self.summary, self.step = summary, step
+        self.feature_set = feature_set
         # a model with input features always carries their hexamer table
         self.hexamer_log_odds = hexamer_log_odds
         self.uses_features = hexamer_log_odds is not None
@@ -171,7 +175,8 @@ class _LayeredRunner:
 
     @classmethod
     def open(cls, path: Path, metadata: dict, options, providers,
-             hexamer_log_odds: np.ndarray | None = None) -> "_LayeredRunner | None":
+             hexamer_log_odds: np.ndarray | None = None,
+             feature_set: str = FEATURE_SET) -> "_LayeredRunner | None":
         """The runner for a model, or None when its layer graphs are not beside it."""
         import onnxruntime as ort
 
@@ -184,7 +189,8 @@ class _LayeredRunner:
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise InputError(f"{path}: its layer graphs are not usable ({message})") from None
-        return cls(summary, step, json.loads(metadata["architecture"]), hexamer_log_odds=hexamer_log_odds)
+        return cls(summary, step, json.loads(metadata["architecture"]), hexamer_log_odds=hexamer_log_odds,
+                   feature_set=feature_set)
 
     def predict(self, tokens: np.ndarray) -> np.ndarray:
         """Probabilities for one transcript."""
@@ -197,8 +203,8 @@ class _LayeredRunner:
         valid[w:w + n] = 1.0
         halo_features = None
         if self.uses_features:
-            halo_features = np.zeros((padded + 2 * w, len(FEATURE_NAMES)), dtype=np.float32)
-            halo_features[w:w + n] = orf_features(tokens, self.hexamer_log_odds)
+            halo_features = np.zeros((padded + 2 * w, FEATURE_SETS[self.feature_set]), dtype=np.float32)
+            halo_features[w:w + n] = orf_features(tokens, self.hexamer_log_odds, self.feature_set)
         x1 = np.zeros((padded + 2 * w, self.dim), dtype=np.float32)
         x2 = np.zeros_like(x1)
         probabilities = np.empty(padded, dtype=np.float32)

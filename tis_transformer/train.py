@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import CSVLogger
 
 from .batch import length_batches
-from .features import FEATURE_NAMES, fit_hexamer_log_odds, orf_features
+from .features import FEATURE_NAMES, feature_set_of, fit_hexamer_log_odds, orf_features
 from .metrics import atg_mask, tis_metrics
 from .network import NetworkConfig, TISNetwork
 from .prepare import Dataset, concatenate, load_dataset
@@ -412,7 +412,9 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
     Rows are every ATG and every annotated TIS, plus a random ``other_fraction``
     of the remaining positions weighted by its inverse (an unbiased loss at a
     fraction of the cost); the loss is the TIS model's, ``pos_weight``
-    included.  The encoder's own output head is then zeroed, so that the
+    included.  The head reads the features standardized by the rows' mean and
+    standard deviation (kept in the network), and its learning rate decays
+    to zero over the passes.  The encoder's own output head is then zeroed, so that the
     network starts out computing exactly the fitted feature head and further
     training learns what the sequence adds to it.
 
@@ -441,7 +443,7 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
     rows, labels, weights = [], [], []
     for i in range(len(data)):
         tokens, y = data.transcript(i)
-        f = orf_features(tokens, table)
+        f = orf_features(tokens, table, feature_set_of(network.config.n_features))
         candidate = (f[:, is_atg] > 0) | (y > 0)
         sampled = ~candidate & (rng.random(len(y)) < other_fraction)
         keep = candidate | sampled
@@ -452,9 +454,16 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
     y = torch.from_numpy(np.concatenate(labels).astype(np.float32))
     w = torch.from_numpy(np.concatenate(weights).astype(np.float32))
     w = w * torch.where(y > 0, float(model.hparams.pos_weight), 1.0)
+    with torch.no_grad():
+        # standardize on the rows the head is fitted to (mostly ATGs), where its inputs matter
+        network.feature_shift.copy_(x.mean(dim=0))
+        network.feature_scale.copy_(1.0 / x.std(dim=0).clamp_min(1e-2))
+    x = (x - network.feature_shift) * network.feature_scale
     frozen = [not p.requires_grad for p in network.feature_head.parameters()]
     network.feature_head.requires_grad_(True)
     optimizer = torch.optim.Adam(network.feature_head.parameters(), lr=lr)
+    # a cosine decay to zero over the passes: the last ones settle instead of overfitting the rows
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(epochs, 1))
     generator = torch.Generator().manual_seed(seed)
     loss_sum = 0.0
     for _ in range(epochs):
@@ -466,6 +475,7 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
             (loss / w[batch].sum()).backward()
             optimizer.step()
             loss_sum, seen = loss_sum + loss.item(), seen + w[batch].sum().item()
+        scheduler.step()
         loss_sum /= max(seen, 1.0)
     for parameter, was_frozen in zip(network.feature_head.parameters(), frozen):
         parameter.requires_grad_(not was_frozen)
@@ -502,7 +512,7 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
         widened = torch.zeros_like(new)
         widened[:, : old.shape[1]] = old
         kept["network.feature_emb.weight"] = widened
-    optional = (".head.", ".feature_emb.", ".feature_head.", "hexamer_log_odds")
+    optional = (".head.", ".feature_emb.", ".feature_head.", "hexamer_log_odds", "feature_shift", "feature_scale")
     missing = [k for k in own if k not in kept and not any(part in k for part in optional)]
     if missing:
         raise ValueError(f"{checkpoint}: checkpoint does not match the architecture "

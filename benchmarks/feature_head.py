@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Ablation of the reading-frame feature sets: the feature head alone, per held-out chromosome.
+
+For each held-out chromosome and each feature set (``orf-v2``: 15 columns,
+``orf-v3``: all), a network's feature head is prefitted exactly as
+``tis-transformer train --prefit_feature_head`` does (hexamer table fitted
+on the training files, every ATG and TIS plus a weighted sample of other
+positions) on the training files of that chromosome's shipped fold (the other
+two of chr13/chr18/chr20 plus chr22), and the held-out chromosome is scored
+with the head alone (no Performer), pooled over every nucleotide like
+``accuracy.py``. It isolates what the features carry from what the Performer
+adds on top.
+
+Needs the ``train`` extra. About a minute per chromosome and set on 2 cores::
+
+    python benchmarks/feature_head.py                       # chr13 chr18 chr20, both sets
+    python benchmarks/feature_head.py chr20 --sets orf-v3 --json head_chr20.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common as bc  # noqa: E402
+
+FOLD_TRAINING = {"chr13": ["chr18", "chr20", "chr22"], "chr18": ["chr13", "chr20", "chr22"],
+                 "chr20": ["chr13", "chr18", "chr22"]}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("chromosomes", nargs="*", default=sorted(FOLD_TRAINING),
+                   help=f"held-out chromosomes among {', '.join(sorted(FOLD_TRAINING))} (default: all)")
+    p.add_argument("--sets", nargs="+", default=None, help="feature sets to compare (default: all)")
+    p.add_argument("--epochs", type=int, default=8, help="prefit passes (default 8, as shipped)")
+    p.add_argument("--units", type=int, default=128, help="feature head width (default 128, as shipped)")
+    p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--json", default=None, help="also write the results as JSON here")
+    args = p.parse_args(argv)
+    unknown = sorted(set(args.chromosomes) - set(FOLD_TRAINING))
+    if unknown:
+        p.error(f"no shipped fold holds out {', '.join(unknown)}")
+    return args
+
+
+def head_scores(network, data, feature_set: str, logit_offset: float) -> list:
+    """Probabilities of the network's feature head alone at every position of every transcript."""
+    import torch
+
+    from tis_transformer.features import orf_features
+
+    table = network.feature_table()
+    out = []
+    with torch.no_grad():
+        for i in range(len(data)):
+            f = torch.from_numpy(orf_features(data.transcript(i)[0], table, feature_set))
+            logits = network.feature_logits(f)[:, 0]
+            out.append(torch.sigmoid(logits + logit_offset).numpy())
+    return out
+
+
+def run_one(chrom: str, feature_set: str, args) -> dict:
+    import torch
+
+    from tis_transformer.evaluate import score_dataset
+    from tis_transformer.features import FEATURE_SETS, fit_hexamer_log_odds
+    from tis_transformer.prepare import concatenate, load_dataset
+    from tis_transformer.train import TISModel, prefit_feature_head
+
+    torch.manual_seed(args.seed)
+    train = concatenate([load_dataset(bc.chromosome_path(c)) for c in FOLD_TRAINING[chrom]])
+    held = load_dataset(bc.chromosome_path(chrom))
+    model = TISModel({"dim": 8, "depth": 1, "heads": 2, "dim_head": 4, "local_attn_heads": 1,
+                      "local_window_size": 16, "nb_features": 8, "ff_chunks": 1,
+                      "n_features": FEATURE_SETS[feature_set], "feature_head": args.units}, pos_weight=10.0)
+    started = time.perf_counter()
+    model.take_feature_table(fit_hexamer_log_odds(train.transcript(i) for i in range(len(train))))
+    fitted = prefit_feature_head(model, train, args.epochs, seed=args.seed)
+    fit_s = time.perf_counter() - started
+    model.eval()
+    result = score_dataset(held, head_scores(model.network, held, feature_set, model.logit_offset))
+    result.update({"chromosome": chrom, "feature_set": feature_set, "fit_s": round(fit_s, 1),
+                   "rows": fitted["rows"], "trained_on": FOLD_TRAINING[chrom]})
+    return result
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from tis_transformer.features import FEATURE_SETS
+
+    sets = args.sets or list(FEATURE_SETS)
+    results = []
+    print("| chrom | features | ROC AUC | PR AUC | ROC AUC (ATG) | PR AUC (ATG) | top-k | fit s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for chrom in args.chromosomes:
+        for feature_set in sets:
+            r = run_one(chrom, feature_set, args)
+            results.append(r)
+            print(f"| {chrom} | {feature_set} | {r['roc_auc']:.5f} | {r['pr_auc']:.4f} | {r['roc_auc_atg']:.4f} "
+                  f"| {r['pr_auc_atg']:.4f} | {r['top_k']:.3f} | {r['fit_s']} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
