@@ -203,6 +203,19 @@ def test_checkpoint_round_trip_and_transfer(small_split, tmp_path):
         transfer_weights(TISModel({**TINY, "dim": 24}), tmp_path / "mlm.ckpt")
 
 
+def test_checkpoint_from_before_feature_standardization_loads(small_split, tmp_path):
+    L.seed_everything(0, verbose=False)
+    model = TISModel({**TINY, "n_features": len(FEATURE_NAMES), "feature_head": 8})
+    trainer = fit(model, small_split, steps=1)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    checkpoint = torch.load(tmp_path / "m.ckpt", weights_only=False)
+    for name in ("feature_shift", "feature_scale"):
+        del checkpoint["state_dict"][f"network.{name}"]
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    loaded = load_tis_model(tmp_path / "old.ckpt")
+    assert not loaded.network.feature_shift.any() and (loaded.network.feature_scale == 1).all()
+
+
 def test_split_files_by_name(small_split):
     split = split_files(small_split, ["val.npz"], ["test.npz"])
     assert [p.name for p in split["train"]] == ["train.npz"]

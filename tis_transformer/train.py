@@ -294,6 +294,13 @@ class TISModel(_Base):
         # (Lightning sets the data up first); a resumed run then restores the same table
         self.take_feature_table(getattr(getattr(self.trainer, "datamodule", None), "hexamer_log_odds", None))
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # feature heads saved before their inputs were standardized read raw features: identity shift and scale
+        state = checkpoint.get("state_dict", {})
+        if self.network.feature_head is not None:
+            for name in ("feature_shift", "feature_scale"):
+                state.setdefault(f"network.{name}", getattr(self.network, name).detach().clone())
+
     def take_feature_table(self, table: np.ndarray | None) -> None:
         """Use ``table`` (``fit_hexamer_log_odds`` of the training split) for the input features."""
         if self.network.config.n_features and table is not None:
