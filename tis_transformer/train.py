@@ -423,8 +423,8 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
     inverse of its fraction (50) would make the loss unbiased, but then
     nearly all of it comes from positions that ``is_atg`` alone rules out,
     and the head ranks ATGs worse: held-out PR AUC of the head alone on
-    chr18 / chr20 is 0.768 / 0.816 with 50 and 0.776 / 0.827 with 2
-    (``benchmarks/feature_head.py``).  The head reads the features standardized by the rows' mean and
+    chr13 / chr18 / chr20 is 0.770 / 0.768 / 0.816 with 50 and
+    0.787 / 0.776 / 0.827 with 2 (``benchmarks/feature_head.py``).  The head reads the features standardized by the rows' mean and
     standard deviation (kept in the network), and its learning rate decays
     to zero over the passes.  The encoder's own output head is then zeroed, so that the
     network starts out computing exactly the fitted feature head and further
