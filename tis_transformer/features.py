@@ -223,8 +223,9 @@ def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
                               / LOG_SCALE + 1.0, 0.0)
         out[:, 13] = atg & (hexamer_sum == best) & (best > 0)
         out[:, 14] = _signed_log(best) / LOG_SCALE
-    if columns > 15:
-        out[:, 15:] = _coding_context(tokens, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
+    v2 = FEATURE_SETS["orf-v2"]
+    if columns > v2:
+        out[:, v2:] = _coding_context(tokens, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
     return out[:, :columns]
 
 
@@ -265,7 +266,7 @@ def _coding_context(tokens: np.ndarray, log_odds: np.ndarray, codons: np.ndarray
                     previous_stop: np.ndarray, hexamer_sum: np.ndarray, atg: np.ndarray) -> np.ndarray:
     """The ``orf-v3`` columns: where the coding signal lies around the ORF starting at each position."""
     n = len(tokens)
-    out = np.zeros((n, len(FEATURE_NAMES) - 15))
+    out = np.zeros((n, len(FEATURE_NAMES) - FEATURE_SETS["orf-v2"]))
     position = np.arange(n)
     frame = position % 3
     sums = _frame_sums(log_odds)
