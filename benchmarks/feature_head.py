@@ -5,8 +5,8 @@ For each held-out chromosome and each feature set (``orf-v2``: 15 columns,
 ``orf-v3``: all), a network's feature head is prefitted exactly as
 ``tis-transformer train --prefit_feature_head`` does (hexamer table fitted
 on the training files, every ATG and TIS plus a weighted sample of other
-positions) on the training files of that chromosome's shipped fold (the other
-two of chr13/chr18/chr20 plus chr22), and the held-out chromosome is scored
+positions) on the training files of the shipped model that held that
+chromosome out (its metadata's ``trained_on``), and the held-out chromosome is scored
 with the head alone (no Performer), pooled over every nucleotide like
 ``accuracy.py``. It isolates what the features carry from what the Performer
 adds on top.
@@ -25,29 +25,36 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_common as bc  # noqa: E402
 
-FOLD_TRAINING = {"chr13": ["chr18", "chr20", "chr22"], "chr18": ["chr13", "chr20", "chr22"],
-                 "chr20": ["chr13", "chr18", "chr22"]}
+
+
+def fold_training() -> dict[str, list[str]]:
+    """Training files of the shipped model that held each chromosome out, by chromosome name."""
+    from tis_transformer.models import held_out_model, shipped_models
+
+    models = shipped_models()
+    held = sorted({bc.chromosome_name(h) for meta in models.values() for h in meta.get("held_out", [])})
+    return {chrom: [bc.chromosome_name(t) for t in models[held_out_model(chrom)]["trained_on"]] for chrom in held}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("chromosomes", nargs="*", default=sorted(FOLD_TRAINING),
-                   help=f"held-out chromosomes among {', '.join(sorted(FOLD_TRAINING))} (default: all)")
+    folds = fold_training()
+    p.add_argument("chromosomes", nargs="*", default=sorted(folds),
+                   help=f"held-out chromosomes among {', '.join(sorted(folds))} (default: all)")
     p.add_argument("--sets", nargs="+", default=None, help="feature sets to compare (default: all)")
     p.add_argument("--epochs", type=int, default=8, help="prefit passes (default 8, as shipped)")
     p.add_argument("--units", type=int, default=128, help="feature head width (default 128, as shipped)")
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     args = p.parse_args(argv)
-    unknown = sorted(set(args.chromosomes) - set(FOLD_TRAINING))
+    unknown = sorted(set(args.chromosomes) - set(folds))
     if unknown:
         p.error(f"no shipped fold holds out {', '.join(unknown)}")
+    args.trained_on = {chrom: folds[chrom] for chrom in args.chromosomes}
     return args
 
 
@@ -76,7 +83,7 @@ def run_one(chrom: str, feature_set: str, args) -> dict:
     from tis_transformer.train import TISModel, prefit_feature_head
 
     torch.manual_seed(args.seed)
-    train = concatenate([load_dataset(bc.chromosome_path(c)) for c in FOLD_TRAINING[chrom]])
+    train = concatenate([load_dataset(bc.chromosome_path(c)) for c in args.trained_on[chrom]])
     held = load_dataset(bc.chromosome_path(chrom))
     model = TISModel({"dim": 8, "depth": 1, "heads": 2, "dim_head": 4, "local_attn_heads": 1,
                       "local_window_size": 16, "nb_features": 8, "ff_chunks": 1,
@@ -88,7 +95,7 @@ def run_one(chrom: str, feature_set: str, args) -> dict:
     model.eval()
     result = score_dataset(held, head_scores(model.network, held, feature_set, model.logit_offset))
     result.update({"chromosome": chrom, "feature_set": feature_set, "fit_s": round(fit_s, 1),
-                   "rows": fitted["rows"], "trained_on": FOLD_TRAINING[chrom]})
+                   "rows": fitted["rows"], "trained_on": args.trained_on[chrom]})
     return result
 
 
