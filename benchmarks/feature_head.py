@@ -2,7 +2,7 @@
 """Ablation of the reading-frame feature sets: the feature head alone, per held-out chromosome.
 
 For each held-out chromosome and each feature set (``orf-v2``: 15 columns,
-``orf-v3``: all), a network's feature head is prefitted exactly as
+``orf-v3``: 37, ``orf-v4``: all 54), a network's feature head is prefitted exactly as
 ``tis-transformer train --prefit_feature_head`` does (hexamer table fitted
 on the training files, every ATG and TIS plus a weighted sample of other
 positions) on the training files of the shipped model that held that
@@ -13,8 +13,8 @@ adds on top.
 
 Needs the ``train`` extra. About a minute per chromosome and set on 2 cores::
 
-    python benchmarks/feature_head.py                       # chr13 chr18 chr20, both sets
-    python benchmarks/feature_head.py chr20 --sets orf-v3 --json head_chr20.json
+    python benchmarks/feature_head.py                       # chr13 chr18 chr20, every set
+    python benchmarks/feature_head.py chr20 --sets orf-v4 --json head_chr20.json
 """
 
 from __future__ import annotations

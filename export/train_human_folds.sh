@@ -5,7 +5,7 @@
 #
 #   bash export/train_human_folds.sh [DATA_DIR] [TRAIN_TIME]
 #
-# One stage per fold: reading-frame features orf-v3 (37 columns; their hexamer table fitted on the fold's training
+# One stage per fold: reading-frame features orf-v4 (54 columns; their hexamer table fitted on the fold's training
 # chromosomes) and a feature head (a per-position MLP of the standardized features whose logit adds to the
 # Performer's). The feature head is prefitted alone on every ATG and TIS of the training chromosomes plus a 2% sample
 # of other positions weighing 2 each (8 passes, about a minute), the encoder's output head zeroed, then the Performer

@@ -183,21 +183,22 @@ def test_model_with_features_refuses_another_feature_set(tmp_path):
         Predictor(str(path), device="cpu")
 
 
-def test_model_of_an_earlier_feature_set_still_predicts(tmp_path, real_transcripts):
-    # orf-v2 models (15 leading columns) exported by earlier versions keep working
+@pytest.mark.parametrize("feature_set", ["orf-v2", "orf-v3"])
+def test_model_of_an_earlier_feature_set_still_predicts(tmp_path, real_transcripts, feature_set):
+    # models of earlier feature sets (their leading columns) exported by earlier versions keep working
     from tis_transformer.features import FEATURE_NAMES, FEATURE_SETS
 
     torch.manual_seed(3)
-    columns = FEATURE_SETS["orf-v2"]
+    columns = FEATURE_SETS[feature_set]
     network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
                                        local_window_size=16, nb_features=8, ff_chunks=1, n_features=columns,
                                        feature_head=4))
     with torch.no_grad():
         network.feature_emb.weight.mul_(20.0)
-    path = tmp_path / "v2.onnx"
-    meta = export_onnx(network, path, build_metadata(network, "v2"))
-    assert meta["input_features"]["set"] == "orf-v2"
+    path = tmp_path / f"{feature_set}.onnx"
+    meta = export_onnx(network, path, build_metadata(network, feature_set))
+    assert meta["input_features"]["set"] == feature_set
     assert meta["input_features"]["names"] == list(FEATURE_NAMES[:columns])
     predictor = Predictor(str(path), device="cpu")
-    assert predictor.feature_set == "orf-v2" and predictor.layered.feature_set == "orf-v2"
+    assert predictor.feature_set == feature_set and predictor.layered.feature_set == feature_set
     assert check_parity(network, path, real_transcripts[:3], tolerance=1e-4) <= 1e-4

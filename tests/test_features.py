@@ -102,12 +102,45 @@ def test_hand_worked_coding_context():
     assert np.allclose(f[:, COLUMN["gc_transcript"]], gc)
 
 
+def test_hand_worked_transcript_ends():
+    # CpG-rich 5' end, AATAAA 20 nt before the 3' end, ATTAAA 40 nt before it
+    sequence = "CGCG" * 5 + "T" * 30 + "ATTAAA" + "C" * 14 + "AATAAA" + "A" * 14
+    f = features_of(sequence)
+    ends = slice(FEATURE_SETS["orf-v3"], None)
+    assert np.array_equal(f[:, ends], np.broadcast_to(f[0, ends], f[:, ends].shape))  # one value per transcript
+    row = f[0]
+    assert row[COLUMN["gc_first_50"]] == pytest.approx(20 / 50)
+    assert row[COLUMN["cpg_first_50"]] == pytest.approx(10 / 50)
+    assert row[COLUMN["gc_first_200"]] == pytest.approx(34 / 90)  # the whole transcript, shorter than 200
+    assert row[COLUMN["pyrimidines_first_10"]] == pytest.approx(0.5)
+    assert np.expm1(row[COLUMN["log_aataaa_from_3prime"]] * 10) == pytest.approx(20, rel=1e-5)
+    assert np.expm1(row[COLUMN["log_attaaa_from_3prime"]] * 10) == pytest.approx(40, rel=1e-5)
+    assert row[COLUMN["aataaa_10_to_40_from_3prime"]] == 1 and row[COLUMN["attaaa_10_to_40_from_3prime"]] == 1
+    assert row[COLUMN["other_pas_10_to_40_from_3prime"]] == 0  # no variant anywhere
+    assert np.expm1(row[COLUMN["log_other_pas_from_3prime"]] * 10) == pytest.approx(10_000, rel=1e-4)
+    assert row[COLUMN["a_last_30"]] == pytest.approx(19 / 30) and row[COLUMN["t_last_30"]] == pytest.approx(1 / 30)
+    # a signal too close to the end is no cleavage site's signal
+    assert features_of("G" * 50 + "AATAAA" + "A" * 3)[0, COLUMN["aataaa_10_to_40_from_3prime"]] == 0
+
+
+def test_transcript_ends_tell_complete_coding_transcripts_apart(chry):
+    coding, noncoding = [], []
+    for i in range(len(chry)):
+        tokens, labels = chry.transcript(i)
+        (coding if labels.any() else noncoding).append(orf_features(tokens)[0])
+    coding, noncoding = np.array(coding), np.array(noncoding)
+    cpg = COLUMN["cpg_first_50"]
+    print(f"CpG in the first 50 nt: coding {coding[:, cpg].mean():.4f}, non-coding {noncoding[:, cpg].mean():.4f}")
+    assert coding[:, cpg].mean() > 1.3 * noncoding[:, cpg].mean()
+
+
 def test_earlier_feature_sets_are_leading_columns(chry):
     tokens = chry.transcript(3)[0]
     table = fit_hexamer_log_odds(chry.transcript(i) for i in range(0, len(chry), 2))
     full = orf_features(tokens, table)
     assert full.shape[1] == FEATURE_SETS[feature_set_of(full.shape[1])] == len(FEATURE_NAMES)
-    assert np.array_equal(orf_features(tokens, table, "orf-v2"), full[:, :FEATURE_SETS["orf-v2"]])
+    for earlier in ("orf-v2", "orf-v3"):
+        assert np.array_equal(orf_features(tokens, table, earlier), full[:, :FEATURE_SETS[earlier]])
     with pytest.raises(ValueError, match="no feature set"):
         feature_set_of(7)
 
