@@ -19,7 +19,8 @@ like, the same for every position: a CpG-rich 5' end is a promoter and a
 polyadenylation signal 10-40 nt before the 3' end is a cleavage site, so the
 transcript is more likely complete than a fragment of a gene, which Ensembl
 rarely gives a CDS.  On held-out chromosomes these lift the PR AUC of a model
-of the features alone from about 0.72 to 0.80 (README.md, model card).
+of the features alone from about 0.72 (``orf-v2``) to 0.78-0.84 (``orf-v4``;
+README.md, model card).
 A Performer can learn these from the tokens alone, but only with far more
 training than a CPU gives; computed here in numpy they cost milliseconds per
 transcript and are shared, unchanged, by training and the lean predictor.
