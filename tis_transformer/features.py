@@ -112,18 +112,18 @@ _POSITION_SCALE = 10.0
 # codons at each end of an ORF read for its head and tail scores; nucleotides read past its stop
 _END_CODONS = 30
 _AFTER_STOP = 300
-# hexamer codes (6 nt read as base 4, A T C G) of the canonical polyadenylation signals and the
-# common variants of Beaudoing et al. 2000, Genome Res 10:1001
 _A, _T, _C, _G = 0, 1, 2, 3
 
 
 def _hexamer_code(nucleotides: str) -> int:
+    """The code ``_codons_and_hexamers`` gives a hexamer: its 6 nt read as base 4 in token order (A T C G)."""
     code = 0
     for letter in nucleotides:
         code = code * 4 + "ATCG".index(letter)
     return code
 
 
+# the canonical polyadenylation signals, then the common variants of Beaudoing et al. 2000, Genome Res 10:1001
 _POLYA_SIGNALS = ([_hexamer_code("AATAAA")], [_hexamer_code("ATTAAA")],
                   [_hexamer_code(h) for h in ("AGTAAA", "TATAAA", "CATAAA", "GATAAA", "AATATA", "AATACA",
                                               "AATAGA", "AAAAAG", "ACTAAA")])
