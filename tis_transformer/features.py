@@ -33,6 +33,7 @@ import numpy as np
 from typing import Iterable
 
 from .orfs import _STOP, _UNKNOWN_CODON, _codon_codes
+from .tokens import A, C, G, T, encode
 
 __all__ = ["FEATURE_SET", "FEATURE_SETS", "FEATURE_NAMES", "HEXAMERS", "LOG_SCALE", "feature_set_of",
            "fit_hexamer_log_odds", "orf_features", "padded_features"]
@@ -112,15 +113,11 @@ _POSITION_SCALE = 10.0
 # codons at each end of an ORF read for its head and tail scores; nucleotides read past its stop
 _END_CODONS = 30
 _AFTER_STOP = 300
-_A, _T, _C, _G = 0, 1, 2, 3
 
 
 def _hexamer_code(nucleotides: str) -> int:
-    """The code ``_codons_and_hexamers`` gives a hexamer: its 6 nt read as base 4 in token order (A T C G)."""
-    code = 0
-    for letter in nucleotides:
-        code = code * 4 + "ATCG".index(letter)
-    return code
+    """The code ``_codons_and_hexamers`` gives a hexamer: its 6 tokens read as base 4."""
+    return int(np.dot(encode(nucleotides).astype(np.int64), 4 ** np.arange(5, -1, -1)))
 
 
 # the canonical polyadenylation signals, then the common variants of Beaudoing et al. 2000, Genome Res 10:1001
@@ -356,7 +353,7 @@ def _coding_context(tokens: np.ndarray, log_odds: np.ndarray, codons: np.ndarray
     atg_positions = np.flatnonzero(atg)
     out[:, 14] = np.log1p(np.searchsorted(atg_positions, position)) / LOG_SCALE
     out[:, 15] = np.log1p(n) / _POSITION_SCALE
-    gc = np.r_[0, np.cumsum((tokens == 2) | (tokens == 3))]
+    gc = np.r_[0, np.cumsum((tokens == G) | (tokens == C))]
     out[:, 16] = gc[-1] / n
     out[:, 17] = gc[position] / np.maximum(position, 1)
     out[:, 18] = (gc[end] - gc[position]) / np.maximum(end - position, 1)
@@ -372,19 +369,19 @@ def _coding_context(tokens: np.ndarray, log_odds: np.ndarray, codons: np.ndarray
 def _transcript_ends(tokens: np.ndarray, hexamers: np.ndarray) -> np.ndarray:
     """The ``orf-v4`` columns: whether the 5' end reads like a promoter and the 3' end like a cleavage site."""
     n = len(tokens)
-    gc = (tokens == _G) | (tokens == _C)
+    gc = (tokens == G) | (tokens == C)
     cpg = np.zeros(n, dtype=bool)
-    cpg[:-1] = (tokens[:-1] == _C) & (tokens[1:] == _G)
+    cpg[:-1] = (tokens[:-1] == C) & (tokens[1:] == G)
     out = []
     for window in (50, 200, 500):
         out += [gc[:window].mean(), cpg[:window].mean()]
     out += [gc[-200:].mean(), cpg[-200:].mean()]
-    out.append(((tokens[:10] == _C) | (tokens[:10] == _T)).mean())
+    out.append(((tokens[:10] == C) | (tokens[:10] == T)).mean())
     for codes in _POLYA_SIGNALS:
         hits = np.flatnonzero(np.isin(hexamers, codes))
         distance = n - hits[-1] if len(hits) else _NO_SIGNAL_DISTANCE
         out += [np.log1p(distance) / _POSITION_SCALE, 10 <= distance <= 40]
-    out += [(tokens[-30:] == _A).mean(), (tokens[-30:] == _T).mean()]
+    out += [(tokens[-30:] == A).mean(), (tokens[-30:] == T).mean()]
     return np.asarray(out, dtype=np.float64)
 
 
