@@ -142,6 +142,7 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
         # the feature head's standardization (set by prefitting) is part of the exported function
         network.feature_shift.uniform_(-0.5, 0.5)
         network.feature_scale.uniform_(0.5, 3.0)
+        network.non_atg_logit_shift.fill_(-3.0)
     network.eval()
     network.fix_projections()
     path = tmp_path / "features.onnx"

@@ -158,6 +158,8 @@ def test_prefit_feature_head_hands_over_a_working_model(small_split):
     train = load_dataset(small_split / "train.npz")
     fitted = prefit_feature_head(model, train, epochs=300, seed=0)
     assert fitted["positives"] == int(train.labels().sum()) and fitted["rows"] < train.tokens.size / 5
+    # the 2% sample of other positions weighs 2: their odds are undone by log(0.04) where no ATG starts
+    assert model.network.non_atg_logit_shift.item() == pytest.approx(np.log(0.02 * 2.0))
     # the encoder's head is zeroed: the network computes the feature head alone
     assert not model.network.head.weight.any() and not model.network.head.bias.any()
     model.eval()
@@ -167,6 +169,11 @@ def test_prefit_feature_head_hands_over_a_working_model(small_split):
     with torch.no_grad():
         direct = torch.sigmoid(model.network.feature_logits(features)[..., 0] + model.logit_offset)
         torch.testing.assert_close(model(torch.as_tensor(tokens.astype(np.int64))[None], features), direct)
+        head = model.network.feature_head((features - model.network.feature_shift) * model.network.feature_scale)
+        shift = model.network.feature_logits(features) - head
+        is_atg = features[..., FEATURE_NAMES.index("is_atg")] > 0
+        assert is_atg.any() and not shift[is_atg].any()
+        torch.testing.assert_close(shift[~is_atg], torch.full_like(shift[~is_atg], np.log(0.04)))
     after = val_pr_auc(model, small_split / "val.npz")
     print(f"val PR AUC after one step {before:.4f}, with the prefit feature head {after:.4f}")
     assert after > 0.3 and after > 3 * before
@@ -209,11 +216,12 @@ def test_checkpoint_from_before_feature_standardization_loads(small_split, tmp_p
     trainer = fit(model, small_split, steps=1)
     trainer.save_checkpoint(tmp_path / "m.ckpt")
     checkpoint = torch.load(tmp_path / "m.ckpt", weights_only=False)
-    for name in ("feature_shift", "feature_scale"):
+    for name in ("feature_shift", "feature_scale", "non_atg_logit_shift"):
         del checkpoint["state_dict"][f"network.{name}"]
     torch.save(checkpoint, tmp_path / "old.ckpt")
     loaded = load_tis_model(tmp_path / "old.ckpt")
     assert not loaded.network.feature_shift.any() and (loaded.network.feature_scale == 1).all()
+    assert loaded.network.non_atg_logit_shift.item() == 0
 
 
 def test_split_files_by_name(small_split):

@@ -26,6 +26,9 @@ from torch import nn
 
 from .tokens import NUM_TOKENS, PAD
 
+# the reading-frame feature that marks an ATG (features.FEATURE_NAMES[0]); checked by the tests
+IS_ATG_COLUMN = 0
+
 
 @dataclass
 class NetworkConfig:
@@ -175,6 +178,9 @@ class TISNetwork(nn.Module):
             # the head reads standardized features; prefitting sets these from its training rows
             self.register_buffer("feature_shift", torch.zeros(c.n_features))
             self.register_buffer("feature_scale", torch.ones(c.n_features))
+            # added to the head's logit where no ATG starts: prefitting sets it to undo the weight it gave those
+            # positions' sample (see train.prefit_feature_head)
+            self.register_buffer("non_atg_logit_shift", torch.zeros(()))
 
     def feature_table(self):
         """The input features' hexamer log-odds as numpy, or None for a network without features."""
@@ -233,7 +239,8 @@ class TISNetwork(nn.Module):
 
     def feature_logits(self, features: torch.Tensor) -> torch.Tensor:
         """The feature head's logits from raw features (standardized here as when it was prefitted)."""
-        return self.feature_head((features - self.feature_shift) * self.feature_scale)
+        not_atg = 1.0 - features[..., IS_ATG_COLUMN:IS_ATG_COLUMN + 1]
+        return self.feature_head((features - self.feature_shift) * self.feature_scale) + self.non_atg_logit_shift * not_atg
 
 
 def count_parameters(network: nn.Module) -> int:
