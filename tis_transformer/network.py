@@ -239,8 +239,9 @@ class TISNetwork(nn.Module):
 
     def feature_logits(self, features: torch.Tensor) -> torch.Tensor:
         """The feature head's logits from raw features (standardized here as when it was prefitted)."""
+        head = self.feature_head((features - self.feature_shift) * self.feature_scale)
         not_atg = 1.0 - features[..., IS_ATG_COLUMN:IS_ATG_COLUMN + 1]
-        return self.feature_head((features - self.feature_shift) * self.feature_scale) + self.non_atg_logit_shift * not_atg
+        return head + self.non_atg_logit_shift * not_atg
 
 
 def count_parameters(network: nn.Module) -> int:

@@ -425,12 +425,13 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
     nearly all of it comes from positions that ``is_atg`` alone rules out,
     and the head ranks ATGs worse: held-out PR AUC of the head alone on
     chr13 / chr18 / chr20 is 0.770 / 0.768 / 0.816 with 50 and
-    0.787 / 0.776 / 0.827 with 2 (``benchmarks/feature_head.py``).  Sampled
-    positions then stand for ``other_fraction * other_weight`` times fewer
-    than they are, so the head's odds wherever no ATG starts come out that
-    many times too high; the network's ``non_atg_logit_shift`` is set to the
-    log of that factor to undo it (held-out ROC AUC of the shipped chr13 model
-    0.99954 -> 0.99980, ATG-only metrics unchanged).  The head reads the
+    0.787 / 0.776 / 0.827 with 2 (``benchmarks/feature_head.py``).  The
+    sampled positions then weigh ``other_fraction * other_weight`` (0.04)
+    times what all the positions they stand for would, so the head's odds
+    wherever no ATG starts come out 1 / 0.04 = 25 times too high; the
+    network's ``non_atg_logit_shift`` is set to log(0.04) to undo it (held-out
+    ROC AUC of the shipped chr13 model 0.99954 -> 0.99980, ATG-only metrics
+    unchanged).  The head reads the
     features standardized by the rows' mean and standard deviation (kept in
     the network), and its learning rate decays to zero over the passes.  The
     encoder's own output head is then zeroed, so that the network starts out
