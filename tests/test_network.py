@@ -61,10 +61,3 @@ def test_stock_performer_leaks_padding_but_ours_does_not():
         stock = (network(seq)[0, :, 0] - network(padded)[0, :60, 0]).abs().max()
     assert ours < 1e-5
     assert stock > 1e-3
-
-
-def test_is_atg_column_is_the_features_is_atg():
-    from tis_transformer.features import FEATURE_NAMES
-    from tis_transformer.network import IS_ATG_COLUMN
-
-    assert FEATURE_NAMES[IS_ATG_COLUMN] == "is_atg"

@@ -113,18 +113,7 @@ _POSITION_SCALE = 10.0
 # codons at each end of an ORF read for its head and tail scores; nucleotides read past its stop
 _END_CODONS = 30
 _AFTER_STOP = 300
-
-
-def _hexamer_code(nucleotides: str) -> int:
-    """The code ``_codons_and_hexamers`` gives a hexamer: its 6 tokens read as base 4."""
-    return int(np.dot(encode(nucleotides).astype(np.int64), 4 ** np.arange(5, -1, -1)))
-
-
-# the canonical polyadenylation signals, then the common variants of Beaudoing et al. 2000, Genome Res 10:1001
-_POLYA_SIGNALS = ([_hexamer_code("AATAAA")], [_hexamer_code("ATTAAA")],
-                  [_hexamer_code(h) for h in ("AGTAAA", "TATAAA", "CATAAA", "GATAAA", "AATATA", "AATACA",
-                                              "AATAGA", "AAAAAG", "ACTAAA")])
-# where no signal occurs: farther than any cleavage site lies from its signal
+# where no polyadenylation signal occurs: farther than any cleavage site lies from its signal
 _NO_SIGNAL_DISTANCE = 10_000
 
 
@@ -139,6 +128,16 @@ def _codons_and_hexamers(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         known = (first != _UNKNOWN_CODON) & (second != _UNKNOWN_CODON)
         hexamers[:-3] = np.where(known, first * 64 + second, _UNKNOWN_HEXAMER)
     return codes, hexamers
+
+
+def _hexamer_codes(*hexamers: str) -> list:
+    return [int(_codons_and_hexamers(encode(h))[1][0]) for h in hexamers]
+
+
+# the canonical polyadenylation signals, then the common variants of Beaudoing et al. 2000, Genome Res 10:1001
+_POLYA_SIGNALS = (_hexamer_codes("AATAAA"), _hexamer_codes("ATTAAA"),
+                  _hexamer_codes("AGTAAA", "TATAAA", "CATAAA", "GATAAA", "AATATA", "AATACA", "AATAGA", "AAAAAG",
+                                 "ACTAAA"))
 
 
 def fit_hexamer_log_odds(transcripts: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

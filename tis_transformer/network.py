@@ -24,10 +24,10 @@ from performer_pytorch.performer_pytorch import (
 )
 from torch import nn
 
+from .features import FEATURE_NAMES, HEXAMERS
 from .tokens import NUM_TOKENS, PAD
 
-# the reading-frame feature that marks an ATG (features.FEATURE_NAMES[0]); checked by the tests
-IS_ATG_COLUMN = 0
+IS_ATG_COLUMN = FEATURE_NAMES.index("is_atg")
 
 
 @dataclass
@@ -138,8 +138,6 @@ class TISNetwork(nn.Module):
         if c.n_features:
             # the input features' hexamer table is fitted on the training data; kept
             # with the weights so that checkpoints and exports carry it
-            from .features import HEXAMERS
-
             self.register_buffer("hexamer_log_odds", torch.zeros(HEXAMERS))
         self.dropout = nn.Dropout(c.emb_dropout)
         self.performer = Performer(

@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 from .batch import length_batches
 from .features import FEATURE_NAMES, feature_set_of, fit_hexamer_log_odds, orf_features
 from .metrics import atg_mask, tis_metrics
-from .network import NetworkConfig, TISNetwork
+from .network import IS_ATG_COLUMN, NetworkConfig, TISNetwork
 from .prepare import Dataset, concatenate, load_dataset
 from .tokens import MASK, N, PAD
 
@@ -461,12 +461,11 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         raise ValueError("this network has no feature head (--feature_head)")
     rng = np.random.default_rng(seed)
     table = network.feature_table()
-    is_atg = FEATURE_NAMES.index("is_atg")
     rows, labels, weights = [], [], []
     for i in range(len(data)):
         tokens, y = data.transcript(i)
         f = orf_features(tokens, table, feature_set_of(network.config.n_features))
-        candidate = (f[:, is_atg] > 0) | (y > 0)
+        candidate = (f[:, IS_ATG_COLUMN] > 0) | (y > 0)
         sampled = ~candidate & (rng.random(len(y)) < other_fraction)
         keep = candidate | sampled
         rows.append(f[keep])
