@@ -9,12 +9,14 @@ positions) on the training files of the shipped model that held that
 chromosome out (its metadata's ``trained_on``), and the held-out chromosome is scored
 with the head alone (no Performer), pooled over every nucleotide like
 ``accuracy.py``. It isolates what the features carry from what the Performer
-adds on top.
+adds on top. ``--trees 600`` adds the shipped models' boosted trees, blended
+with the head at ATGs.
 
 Needs the ``train`` extra. About a minute per chromosome and set on 2 cores::
 
     python benchmarks/feature_head.py                       # chr13 chr18 chr20, every set
     python benchmarks/feature_head.py chr20 --sets orf-v4 --json head_chr20.json
+    python benchmarks/feature_head.py --sets orf-v4 --trees 600
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def parse_args(argv=None):
     p.add_argument("--sets", nargs="+", default=None, help="feature sets to compare (default: all)")
     p.add_argument("--epochs", type=int, default=8, help="prefit passes (default 8, as shipped)")
     p.add_argument("--units", type=int, default=128, help="feature head width (default 128, as shipped)")
+    p.add_argument("--trees", type=int, default=0, metavar="ROUNDS",
+                   help="also fit ROUNDS boosted trees and blend them half-and-half with the head at ATGs "
+                        "(600 as shipped; default 0: the head alone)")
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     args = p.parse_args(argv)
@@ -63,12 +68,13 @@ def head_scores(network, data, feature_set: str, logit_offset: float) -> list:
     import torch
 
     from tis_transformer.features import orf_features
+    from tis_transformer.trees import with_tree_column
 
-    table = network.feature_table()
+    table, trees = network.feature_table(), network.tree_scorer()
     out = []
     with torch.no_grad():
         for i in range(len(data)):
-            f = torch.from_numpy(orf_features(data.transcript(i)[0], table, feature_set))
+            f = torch.from_numpy(with_tree_column(orf_features(data.transcript(i)[0], table, feature_set), trees))
             logits = network.feature_logits(f)[:, 0]
             out.append(torch.sigmoid(logits + logit_offset).numpy())
     return out
@@ -87,14 +93,16 @@ def run_one(chrom: str, feature_set: str, args) -> dict:
     held = load_dataset(bc.chromosome_path(chrom))
     model = TISModel({"dim": 8, "depth": 1, "heads": 2, "dim_head": 4, "local_attn_heads": 1,
                       "local_window_size": 16, "nb_features": 8, "ff_chunks": 1,
-                      "n_features": FEATURE_SETS[feature_set], "feature_head": args.units}, pos_weight=10.0)
+                      "n_features": FEATURE_SETS[feature_set], "feature_head": args.units,
+                      "tree_blend": 0.5 if args.trees else 0.0}, pos_weight=10.0)
     started = time.perf_counter()
     model.take_feature_table(fit_hexamer_log_odds(train.transcript(i) for i in range(len(train))))
-    fitted = prefit_feature_head(model, train, args.epochs, seed=args.seed)
+    fitted = prefit_feature_head(model, train, args.epochs, seed=args.seed, tree_rounds=args.trees)
     fit_s = time.perf_counter() - started
     model.eval()
     result = score_dataset(held, head_scores(model.network, held, feature_set, model.logit_offset))
-    result.update({"chromosome": chrom, "feature_set": feature_set, "fit_s": round(fit_s, 1),
+    result.update({"chromosome": chrom, "feature_set": feature_set + (f" + {args.trees} trees" if args.trees else ""),
+                   "fit_s": round(fit_s, 1),
                    "rows": fitted["rows"], "trained_on": args.trained_on[chrom]})
     return result
 
@@ -111,7 +119,7 @@ def main(argv=None) -> int:
         for feature_set in sets:
             r = run_one(chrom, feature_set, args)
             results.append(r)
-            print(f"| {chrom} | {feature_set} | {r['roc_auc']:.5f} | {r['pr_auc']:.4f} | {r['roc_auc_atg']:.4f} "
+            print(f"| {chrom} | {r['feature_set']} | {r['roc_auc']:.5f} | {r['pr_auc']:.4f} | {r['roc_auc_atg']:.4f} "
                   f"| {r['pr_auc_atg']:.4f} | {r['top_k']:.3f} | {r['fit_s']} |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))

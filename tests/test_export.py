@@ -203,3 +203,46 @@ def test_model_of_an_earlier_feature_set_still_predicts(tmp_path, real_transcrip
     predictor = Predictor(str(path), device="cpu")
     assert predictor.feature_set == feature_set and predictor.layered.feature_set == feature_set
     assert check_parity(network, path, real_transcripts[:3], tolerance=1e-4) <= 1e-4
+
+
+def test_model_with_trees_keeps_them_in_its_metadata(tmp_path, real_transcripts):
+    # the trees travel inside the ONNX model; the predictor scores ATGs with them, whole, batched and in pieces
+    import onnx
+
+    from tis_transformer.features import FEATURE_NAMES, orf_features
+    from tis_transformer.read import InputError
+    from tis_transformer.trees import fit_trees
+
+    pytest.importorskip("lightgbm")
+    torch.manual_seed(4)
+    n = len(FEATURE_NAMES)
+    network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
+                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=n,
+                                       feature_head=4, tree_blend=0.5))
+    path = tmp_path / "trees.onnx"
+    with pytest.raises(ValueError, match="has none fitted"):
+        build_metadata(network, "trees")
+    rows = np.concatenate([orf_features(t) for t in real_transcripts[:3]])
+    rows = rows[rows[:, FEATURE_NAMES.index("is_atg")] > 0]
+    labels = (rows[:, FEATURE_NAMES.index("log_orf_codons")] > np.median(rows[:, 1])).astype(np.float32)
+    network.set_trees(fit_trees(rows, labels, np.ones_like(labels), rounds=30, min_rows_in_leaf=10, threads=1))
+    meta = export_onnx(network, path, build_metadata(network, "trees"))
+    assert meta["input_features"]["names"] == list(FEATURE_NAMES) + ["tree_logit"]
+    assert meta["input_features"]["trees"].startswith("an ONNX model of ")  # the JSON beside it names them
+    predictor = Predictor(str(path), device="cpu")
+    assert predictor.trees is not None and predictor.layered.trees is predictor.trees
+    assert check_parity(network, path, real_transcripts, tolerance=1e-4) <= 1e-4
+    # the blend is half the output's logit at ATGs: other trees, other scores
+    network.set_trees(fit_trees(rows, 1 - labels, np.ones_like(labels), rounds=30, min_rows_in_leaf=10, threads=1))
+    assert np.abs(stock_probabilities(network, real_transcripts[1:2])[0] - predictor.predict_batch(
+        real_transcripts[1:2])[0]).max() > 1e-3
+    # damaged trees: a one-line error naming the model
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "input_features":
+            declared = json.loads(prop.value)
+            prop.value = json.dumps({**declared, "trees": declared["trees"][:100]})
+    onnx.save(model, str(path))
+    with pytest.raises(InputError, match="its trees are not usable") as error:
+        Predictor(str(path), device="cpu")
+    assert "\n" not in str(error.value)

@@ -61,3 +61,31 @@ def test_stock_performer_leaks_padding_but_ours_does_not():
         stock = (network(seq)[0, :, 0] - network(padded)[0, :60, 0]).abs().max()
     assert ours < 1e-5
     assert stock > 1e-3
+
+
+def test_trees_blend_with_the_feature_head_at_atgs_only():
+    from tis_transformer.features import FEATURE_NAMES
+
+    n = len(FEATURE_NAMES)
+    network = tiny_network(n_features=n, feature_head=8, tree_blend=0.25)
+    assert network.config.input_columns == n + 1 and network.tree_scorer() is None  # none fitted yet
+    with torch.no_grad():
+        network.non_atg_logit_shift.fill_(-3.0)
+    features = torch.rand(2, 40, n + 1)
+    is_atg = torch.rand(2, 40) < 0.3
+    features[..., FEATURE_NAMES.index("is_atg")] = is_atg.float()
+    features[..., n] = torch.randn(2, 40) * 5 * is_atg  # the trees' logit, 0 where no ATG starts
+    with torch.no_grad():
+        head = network.feature_head((features[..., :n] - network.feature_shift) * network.feature_scale)[..., 0]
+        blended = network.feature_logits(features)[..., 0]
+        scores = network(torch.randint(0, 4, (2, 40)), features=features)
+    torch.testing.assert_close(blended[is_atg], 0.75 * head[is_atg] + 0.25 * features[..., n][is_atg])
+    torch.testing.assert_close(blended[~is_atg], head[~is_atg] - 3.0)
+    assert scores.shape == (2, 40, 1)
+    # the Performer's feature embedding reads the reading-frame columns only
+    plain = tiny_network(n_features=n, feature_head=8)
+    assert plain.config.input_columns == n and plain.feature_emb.in_features == network.feature_emb.in_features == n
+    with pytest.raises(ValueError, match="tree_blend needs a feature head"):
+        TISNetwork(NetworkConfig(**TINY, n_features=n, tree_blend=0.5))
+    with pytest.raises(ValueError, match="blends no trees"):
+        plain.set_trees(b"")

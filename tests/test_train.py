@@ -308,3 +308,37 @@ def test_train_command_prefits_the_feature_head_and_keeps_that_model(small_split
     # a feature head without the features it reads: one line, non-zero exit
     assert main(["train", str(small_split), "val.npz", "test.npz", "--feature_head", "8"]) != 0
     assert "feature_head needs input features" in capsys.readouterr().err
+
+
+def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, capsys):
+    from tis_transformer.trees import with_tree_column
+
+    base = ["train", str(small_split), "val.npz", "test.npz", "--max_epochs", "1", "--limit_train_batches", "2",
+            "--limit_val_batches", "2", "--limit_test_batches", "1", "--max_tokens", "6000", "--log_dir",
+            str(tmp_path), "--no_progress_bar", "--orf_features", "--feature_head", "8",
+            *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
+    assert main(base + ["--prefit_feature_head", "1", "--trees", "20", "--tree_blend", "0.4"]) == 0
+    assert '"trees": 20' in capsys.readouterr().err
+    prefit = load_tis_model(next(tmp_path.rglob("prefit.ckpt")))
+    trained = load_tis_model(next(tmp_path.rglob("last.ckpt")))
+    assert prefit.network.config.tree_blend == 0.4 and prefit.network.tree_model.numel() > 10_000
+    assert torch.equal(prefit.network.tree_model, trained.network.tree_model)
+    # the checkpoint's trees score ATGs; zeroing their column changes the model's output there and only there
+    tokens, _ = load_dataset(small_split / "val.npz").transcript(0)
+    features = with_tree_column(orf_features(tokens, trained.network.feature_table()), trained.network.tree_scorer())
+    is_atg = features[:, FEATURE_NAMES.index("is_atg")] > 0
+    assert is_atg.any() and np.all(features[is_atg, -1] != 0)
+    no_trees = features.copy()
+    no_trees[:, -1] = 0
+    x = torch.as_tensor(tokens.astype(np.int64))[None]
+    with torch.no_grad():
+        moved = (trained(x, torch.from_numpy(features)[None]) - trained(x, torch.from_numpy(no_trees)[None]))[0]
+    assert moved[~torch.from_numpy(is_atg)].abs().max() == 0 and moved[torch.from_numpy(is_atg)].abs().max() > 1e-3
+    # the evaluate command computes the trees' column itself
+    assert main(["evaluate", str(next(tmp_path.rglob("last.ckpt"))), str(small_split / "test.npz")]) == 0
+    assert capsys.readouterr().out.startswith("| data | transcripts |")
+    # trees without the feature head they are fitted with: one line, non-zero exit
+    assert main(base + ["--trees", "20"]) != 0
+    assert "--trees are fitted with the feature head" in capsys.readouterr().err
+    assert main(base + ["--prefit_feature_head", "1", "--trees", "20", "--tree_blend", "1.5"]) != 0
+    assert "--tree_blend must be in (0, 1]" in capsys.readouterr().err

@@ -48,7 +48,8 @@ def _checkpoint_scorer(checkpoint: str):
         features = None
         if model.network.config.n_features:
             features = torch.from_numpy(padded_features(tokens, batch.shape[1], model.network.feature_table(),
-                                                        feature_set_of(model.network.config.n_features)))
+                                                        feature_set_of(model.network.config.n_features),
+                                                        model.network.tree_scorer()))
         with torch.no_grad():
             probabilities = model(batch, features).numpy()
         return [probabilities[row, : len(t)] for row, t in enumerate(tokens)]

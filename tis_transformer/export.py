@@ -11,6 +11,7 @@ with padded keys masked.  ``check_parity`` compares it with the stock modules.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import json
@@ -25,6 +26,7 @@ from . import __version__
 from .features import FEATURE_NAMES, feature_set_of, orf_features
 from .network import TISNetwork, sinusoid
 from .tokens import NUCLEOTIDES, PAD
+from .trees import TREE_COLUMN_NAME, with_tree_column
 
 log = logging.getLogger("tis_transformer")
 
@@ -193,8 +195,9 @@ def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float =
             x = torch.as_tensor(np.asarray(t, dtype=np.int64))[None]
             features = None
             if network.config.n_features:
-                features = torch.from_numpy(orf_features(np.asarray(t), network.feature_table(),
-                                                         feature_set_of(network.config.n_features)))[None]
+                features = orf_features(np.asarray(t), network.feature_table(),
+                                        feature_set_of(network.config.n_features))
+                features = torch.from_numpy(with_tree_column(features, network.tree_scorer()))[None]
             out.append(torch.sigmoid(network(x, features=features)[0, :, 0] + logit_offset).numpy())
     return out
 
@@ -233,7 +236,7 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_off
     length = torch.export.Dim("length", min=1)
     inputs, names, shapes = (example,), ["tokens"], {"tokens": {0: batch, 1: length}}
     if network.config.n_features:
-        inputs += (torch.rand(2, 700, network.config.n_features),)
+        inputs += (torch.rand(2, 700, network.config.input_columns),)
         names.append("features")
         shapes["features"] = {0: batch, 1: length}
     with torch.no_grad():
@@ -276,6 +279,10 @@ def attach_metadata(path: str | Path, metadata: dict) -> dict:
         count = len(meta["input_features"]["hexamer_log_odds"])
         meta["input_features"] = {**meta["input_features"],
                                   "hexamer_log_odds": f"{count} values, in the ONNX model's metadata"}
+    if isinstance(meta.get("input_features", {}).get("trees"), str):
+        size = len(base64.b64decode(meta["input_features"]["trees"]))
+        meta["input_features"] = {**meta["input_features"],
+                                  "trees": f"an ONNX model of {size} bytes, in the ONNX model's metadata"}
     meta["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     meta["file_size"] = path.stat().st_size
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -310,6 +317,20 @@ def check_parity(network: TISNetwork, model_path: str | Path, tokens: list, tole
     return worst
 
 
+def _input_features(network: TISNetwork) -> dict:
+    """What the predictor needs to compute a network's ``features`` input."""
+    declared = {"set": feature_set_of(network.config.n_features),
+                "names": list(FEATURE_NAMES[:network.config.n_features]),
+                "hexamer_log_odds": [round(float(v), 4) for v in network.feature_table()]}
+    if network.config.tree_blend:
+        if not network.tree_model.numel():
+            raise ValueError("this network blends trees but has none fitted (prefit its feature head with trees)")
+        declared["names"].append(TREE_COLUMN_NAME)
+        declared["tree_blend"] = network.config.tree_blend
+        declared["trees"] = base64.b64encode(network.tree_model.cpu().numpy().tobytes()).decode("ascii")
+    return declared
+
+
 def build_metadata(network: TISNetwork, name: str, description: str = "", extra: dict | None = None) -> dict:
     """Metadata stored with an exported model."""
     return {
@@ -322,10 +343,7 @@ def build_metadata(network: TISNetwork, name: str, description: str = "", extra:
                     if network.config.n_features else ""),
         "output": "probabilities float32 (batch, length): P(TIS) per nucleotide",
         "architecture": network.config.to_dict(),
-        **({"input_features": {"set": feature_set_of(network.config.n_features),
-                                "names": list(FEATURE_NAMES[:network.config.n_features]),
-                                "hexamer_log_odds": [round(float(v), 4) for v in network.feature_table()]}}
-           if network.config.n_features else {}),
+        **({"input_features": _input_features(network)} if network.config.n_features else {}),
         "parameters": int(sum(p.numel() for p in network.parameters())),
         "package_version": __version__,
         "exported": datetime.date.today().isoformat(),

@@ -177,7 +177,7 @@ def export_layer_graphs(network: TISNetwork, path: str | Path, logit_offset: flo
     step_names = ["layer", "start", "tokens_halo", "x1_halo", "x2_halo", "valid_halo", "context", "k_sum"]
     step_shapes = [None, None, {1: halo}, {1: halo}, {1: halo}, {1: halo}, None, None]
     if c.n_features:
-        features = torch.rand(1, n + 2 * w, c.n_features)
+        features = torch.rand(1, n + 2 * w, c.input_columns)
         summary_in.append(features[:, :n].clone())
         summary_names.append("features")
         summary_shapes.append({1: piece})

@@ -385,9 +385,15 @@ def _transcript_ends(tokens: np.ndarray, hexamers: np.ndarray) -> np.ndarray:
 
 
 def padded_features(tokens: list, length: int, hexamer_log_odds: np.ndarray | None = None,
-                    feature_set: str = FEATURE_SET) -> np.ndarray:
-    """Features of several transcripts in one ``(batch, length, n_features)`` array, zero past each end."""
-    out = np.zeros((len(tokens), length, FEATURE_SETS[feature_set]), dtype=np.float32)
+                    feature_set: str = FEATURE_SET, trees=None) -> np.ndarray:
+    """Features of several transcripts in one ``(batch, length, columns)`` array, zero past each end.
+
+    ``trees`` (a ``tis_transformer.trees.TreeScorer``) appends their logit as a last column.
+    """
+    columns = FEATURE_SETS[feature_set]
+    out = np.zeros((len(tokens), length, columns + (trees is not None)), dtype=np.float32)
     for row, t in enumerate(tokens):
-        out[row, : len(t)] = orf_features(t, hexamer_log_odds, feature_set)
+        out[row, : len(t), :columns] = orf_features(t, hexamer_log_odds, feature_set)
+    if trees is not None:
+        out[..., columns] = trees(out[..., :columns])
     return out

@@ -42,6 +42,10 @@ class NetworkConfig:
     ``feature_head`` > 0 also adds, to the output logits, a small per-position
     MLP of those features (that many hidden units, two layers): a direct
     path that learns in seconds what the Performer needs hours of CPU to.
+    ``tree_blend`` > 0 (with a feature head) blends, at ATGs, the feature
+    head's logit with that of boosted trees (``tis_transformer.trees``),
+    which arrives as one more input-feature column: (1 - tree_blend) parts
+    head to tree_blend parts trees.
     """
 
     dim: int = 30
@@ -62,6 +66,12 @@ class NetworkConfig:
     num_outputs: int = 1
     n_features: int = 0
     feature_head: int = 0
+    tree_blend: float = 0.0
+
+    @property
+    def input_columns(self) -> int:
+        """Columns of the ``features`` input: the reading-frame features, then the trees' logit if blended."""
+        return self.n_features + (1 if self.tree_blend else 0) if self.n_features else 0
 
     def to_dict(self) -> dict:
         """Return the configuration as a plain dictionary."""
@@ -179,12 +189,36 @@ class TISNetwork(nn.Module):
             # added to the head's logit where no ATG starts: prefitting sets it to undo the weight it gave those
             # positions' sample (see train.prefit_feature_head)
             self.register_buffer("non_atg_logit_shift", torch.zeros(()))
+        if c.tree_blend:
+            if not c.feature_head:
+                raise ValueError("tree_blend needs a feature head (feature_head > 0)")
+            # the serialized ONNX trees (tis_transformer.trees.fit_trees); empty until fitted
+            self.register_buffer("tree_model", torch.zeros(0, dtype=torch.uint8))
+        self._tree_scorer = None
 
     def feature_table(self):
         """The input features' hexamer log-odds as numpy, or None for a network without features."""
         if not self.config.n_features:
             return None
         return self.hexamer_log_odds.detach().cpu().numpy()
+
+    def set_trees(self, model: bytes) -> None:
+        """Keep serialized trees (``tis_transformer.trees.fit_trees``) with the weights."""
+        if not self.config.tree_blend:
+            raise ValueError("this network blends no trees (tree_blend is 0)")
+        self.tree_model = torch.frombuffer(bytearray(model), dtype=torch.uint8).clone()
+        self._tree_scorer = None
+
+    def tree_scorer(self):
+        """A ``TreeScorer`` for the network's trees, or None for a network without them."""
+        if not self.config.tree_blend or not self.tree_model.numel():
+            return None
+        model = self.tree_model.cpu().numpy().tobytes()
+        if self._tree_scorer is None or self._tree_scorer[0] != model:
+            from .trees import TreeScorer
+
+            self._tree_scorer = (model, TreeScorer(model))
+        return self._tree_scorer[1]
 
     def fix_projections(self) -> None:
         """Stop redrawing the random-feature projections (for evaluation and export)."""
@@ -196,7 +230,7 @@ class TISNetwork(nn.Module):
         if self.feature_emb is not None:
             if features is None:
                 raise ValueError("this network was trained with input features; pass them")
-            x = x + self.feature_emb(features)
+            x = x + self.feature_emb(features[..., :self.config.n_features])
         return x
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None,
@@ -211,8 +245,8 @@ class TISNetwork(nn.Module):
             ``(batch, length)`` bool, True at real positions; derived from
             ``PAD`` when omitted.
         features : torch.Tensor, optional
-            ``(batch, length, n_features)`` float, zero at padding; required
-            when ``config.n_features`` > 0.
+            ``(batch, length, config.input_columns)`` float, zero at padding;
+            required when ``config.n_features`` > 0.
 
         Returns
         -------
@@ -236,10 +270,14 @@ class TISNetwork(nn.Module):
         return logits
 
     def feature_logits(self, features: torch.Tensor) -> torch.Tensor:
-        """The feature head's logits from raw features (standardized here as when it was prefitted)."""
-        head = self.feature_head((features - self.feature_shift) * self.feature_scale)
-        not_atg = 1.0 - features[..., IS_ATG_COLUMN:IS_ATG_COLUMN + 1]
-        return head + self.non_atg_logit_shift * not_atg
+        """The feature head's logits from raw features (standardized here as when it was prefitted),
+        blended with the trees' at ATGs when the network has them."""
+        n = self.config.n_features
+        head = self.feature_head((features[..., :n] - self.feature_shift) * self.feature_scale)
+        is_atg = features[..., IS_ATG_COLUMN:IS_ATG_COLUMN + 1]
+        if self.config.tree_blend:
+            head = head + is_atg * self.config.tree_blend * (features[..., n:n + 1] - head)
+        return head + self.non_atg_logit_shift * (1.0 - is_atg)
 
 
 def count_parameters(network: nn.Module) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -14,6 +15,7 @@ from .features import FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_fe
 from .models import resolve_model
 from .read import InputError
 from .tokens import PAD
+from .trees import TREE_COLUMN_NAME, TreeScorer, with_tree_column
 
 log = logging.getLogger("tis_transformer")
 
@@ -88,18 +90,29 @@ class Predictor:
         self.uses_features = "features" in inputs
         self.hexamer_log_odds: np.ndarray | None = None
         self.feature_set = FEATURE_SET
+        self.trees: TreeScorer | None = None
         if self.uses_features:
-            declared = json.loads(self.metadata.get("input_features", "{}"))
-            table = declared.get("hexamer_log_odds")
-            columns = FEATURE_SETS.get(declared.get("set"), 0)
-            if (not columns or declared.get("names") != list(FEATURE_NAMES[:columns])
-                    or not isinstance(table, list) or len(table) != HEXAMERS):
-                raise InputError(f"{self.path}: needs input features {declared.get('set')!r}, "
-                                 f"this version computes {', '.join(FEATURE_SETS)}")
-            self.hexamer_log_odds = np.asarray(table, dtype=np.float32)
-            self.feature_set = declared["set"]
+            self._declared_features(json.loads(self.metadata.get("input_features", "{}")))
         self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers,
-                                           self.hexamer_log_odds, self.feature_set)
+                                           self.hexamer_log_odds, self.feature_set, self.trees)
+
+    def _declared_features(self, declared: dict) -> None:
+        """Take the hexamer table, feature set and trees the model's metadata declares."""
+        table = declared.get("hexamer_log_odds")
+        columns = FEATURE_SETS.get(declared.get("set"), 0)
+        names = list(FEATURE_NAMES[:columns]) + ([TREE_COLUMN_NAME] if "trees" in declared else [])
+        if (not columns or declared.get("names") != names
+                or not isinstance(table, list) or len(table) != HEXAMERS):
+            raise InputError(f"{self.path}: needs input features {declared.get('set')!r}, "
+                             f"this version computes {', '.join(FEATURE_SETS)}")
+        self.hexamer_log_odds = np.asarray(table, dtype=np.float32)
+        self.feature_set = declared["set"]
+        if "trees" in declared:
+            try:
+                self.trees = TreeScorer(base64.b64decode(declared["trees"], validate=True))
+            except Exception as error:  # bad base64 or a model onnxruntime cannot load
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise InputError(f"{self.path}: its trees are not usable ({message})") from None
 
     def predict_batch(self, tokens: list[np.ndarray]) -> list[np.ndarray]:
         """Probabilities for transcripts run together in one padded batch."""
@@ -109,7 +122,7 @@ class Predictor:
             batch[row, : len(t)] = t
         feeds = {"tokens": batch}
         if self.uses_features:
-            feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds, self.feature_set)
+            feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds, self.feature_set, self.trees)
         probabilities = self.session.run(None, feeds)[0]
         return [probabilities[row, : len(t)].astype(np.float32) for row, t in enumerate(tokens)]
 
@@ -162,9 +175,11 @@ class _LayeredRunner:
     """
 
     def __init__(self, summary, step, architecture: dict, piece: int = PIECE,
-                 hexamer_log_odds: np.ndarray | None = None, feature_set: str = FEATURE_SET):
+                 hexamer_log_odds: np.ndarray | None = None, feature_set: str = FEATURE_SET,
+                 trees: TreeScorer | None = None):
         self.summary, self.step = summary, step
         self.feature_set = feature_set
+        self.trees = trees
         # a model with input features always carries their hexamer table
         self.hexamer_log_odds = hexamer_log_odds
         self.uses_features = hexamer_log_odds is not None
@@ -175,8 +190,8 @@ class _LayeredRunner:
 
     @classmethod
     def open(cls, path: Path, metadata: dict, options, providers,
-             hexamer_log_odds: np.ndarray | None = None,
-             feature_set: str = FEATURE_SET) -> "_LayeredRunner | None":
+             hexamer_log_odds: np.ndarray | None = None, feature_set: str = FEATURE_SET,
+             trees: TreeScorer | None = None) -> "_LayeredRunner | None":
         """The runner for a model, or None when its layer graphs are not beside it."""
         import onnxruntime as ort
 
@@ -190,7 +205,7 @@ class _LayeredRunner:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise InputError(f"{path}: its layer graphs are not usable ({message})") from None
         return cls(summary, step, json.loads(metadata["architecture"]), hexamer_log_odds=hexamer_log_odds,
-                   feature_set=feature_set)
+                   feature_set=feature_set, trees=trees)
 
     def predict(self, tokens: np.ndarray) -> np.ndarray:
         """Probabilities for one transcript."""
@@ -203,8 +218,9 @@ class _LayeredRunner:
         valid[w:w + n] = 1.0
         halo_features = None
         if self.uses_features:
-            halo_features = np.zeros((padded + 2 * w, FEATURE_SETS[self.feature_set]), dtype=np.float32)
-            halo_features[w:w + n] = orf_features(tokens, self.hexamer_log_odds, self.feature_set)
+            features = with_tree_column(orf_features(tokens, self.hexamer_log_odds, self.feature_set), self.trees)
+            halo_features = np.zeros((padded + 2 * w, features.shape[1]), dtype=np.float32)
+            halo_features[w:w + n] = features
         x1 = np.zeros((padded + 2 * w, self.dim), dtype=np.float32)
         x2 = np.zeros_like(x1)
         probabilities = np.empty(padded, dtype=np.float32)

@@ -22,6 +22,7 @@ from .metrics import atg_mask, tis_metrics
 from .network import IS_ATG_COLUMN, NetworkConfig, TISNetwork
 from .prepare import Dataset, concatenate, load_dataset
 from .tokens import MASK, N, PAD
+from .trees import TreeScorer, fit_trees, with_tree_column
 
 DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
 
@@ -58,12 +59,15 @@ class BatchedTranscripts(torch.utils.data.Dataset):
     hexamer_log_odds : np.ndarray, optional
         The features' hexamer table (``fit_hexamer_log_odds`` on the
         training transcripts); None zeroes the hexamer columns.
+    trees : TreeScorer, optional
+        With ``features``, append these trees' logit as a last column
+        (``tis_transformer.trees``).
     """
 
     def __init__(self, data: Dataset, max_tokens: int, max_per_batch: int, shuffle: bool,
                  seed: int = 0, crop_len: int | None = None, random_crop: bool = False,
                  features: bool = False, tis_crop_frac: float = 0.0,
-                 hexamer_log_odds: np.ndarray | None = None):
+                 hexamer_log_odds: np.ndarray | None = None, trees: TreeScorer | None = None):
         self.data = data
         self.max_tokens = max_tokens
         self.max_per_batch = max_per_batch
@@ -74,6 +78,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         self.features = features
         self.tis_crop_frac = tis_crop_frac
         self.hexamer_log_odds = hexamer_log_odds
+        self.trees = trees
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -94,7 +99,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         items = []
         for j in members:
             t, y = self.data.transcript(j)
-            f = orf_features(t, self.hexamer_log_odds) if self.features else None
+            f = with_tree_column(orf_features(t, self.hexamer_log_odds), self.trees) if self.features else None
             if self.crop_len and len(t) > self.crop_len:
                 start = self._crop_start(len(t), y, rng) if self.random_crop else 0
                 window = slice(start, start + self.crop_len)
@@ -105,7 +110,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         labels = torch.zeros((len(items), length), dtype=torch.float32)
         batch = {"tokens": tokens, "labels": labels, "index": torch.as_tensor(members)}
         if self.features:
-            batch["features"] = torch.zeros((len(items), length, len(FEATURE_NAMES)), dtype=torch.float32)
+            batch["features"] = torch.zeros((len(items), length, items[0][2].shape[1]), dtype=torch.float32)
         for row, (t, y, f) in enumerate(items):
             tokens[row, : len(t)] = torch.from_numpy(t.astype(np.int64))
             labels[row, : len(y)] = torch.from_numpy(y.astype(np.float32))
@@ -188,12 +193,15 @@ class TranscriptData(L.LightningDataModule):
 
     def _loader(self, name: str, shuffle: bool) -> torch.utils.data.DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        # trees are fitted with the model's feature head (prefit_feature_head) and kept in its weights
+        network = getattr(getattr(self.trainer, "lightning_module", None), "network", None)
         batches = BatchedTranscripts(self.sets[name], self.max_tokens, self.max_per_batch,
                                      shuffle=shuffle, seed=self.seed,
                                      crop_len=self.crop_len if name == "train" else None,
                                      random_crop=self.random_crop, features=self.features,
                                      tis_crop_frac=self.tis_crop_frac if name == "train" else 0.0,
-                                     hexamer_log_odds=self.hexamer_log_odds)
+                                     hexamer_log_odds=self.hexamer_log_odds,
+                                     trees=network.tree_scorer() if network is not None else None)
         batches.set_epoch(epoch)
         return torch.utils.data.DataLoader(batches, batch_size=None, shuffle=shuffle,
                                            num_workers=self.num_workers)
@@ -301,6 +309,9 @@ class TISModel(_Base):
         if self.network.feature_head is not None:
             for name in ("feature_shift", "feature_scale", "non_atg_logit_shift"):
                 state.setdefault(f"network.{name}", getattr(self.network, name).detach().clone())
+        if "network.tree_model" in state and self.network.config.tree_blend:
+            # the trees' size is known only now: size the buffer for load_state_dict
+            self.network.tree_model = torch.empty_like(state["network.tree_model"])
 
     def take_feature_table(self, table: np.ndarray | None) -> None:
         """Use ``table`` (``fit_hexamer_log_odds`` of the training split) for the input features."""
@@ -415,7 +426,7 @@ class MLMModel(_Base):
 
 def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int = 0,
                         other_fraction: float = 0.02, batch_size: int = 2048, lr: float = 1e-3,
-                        other_weight: float = 2.0) -> dict:
+                        other_weight: float = 2.0, tree_rounds: int = 600) -> dict:
     """Fit the network's feature head alone on the training transcripts, then hand it the output.
 
     Rows are every ATG and every annotated TIS, plus a random ``other_fraction``
@@ -450,11 +461,16 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         Seed of the row sample and shuffles.
     other_weight : float
         Loss weight of each sampled position that is neither an ATG nor a TIS.
+    tree_rounds : int
+        For a network that blends trees (``tree_blend``), the boosting rounds
+        of the trees then fitted to the ATG rows (raw features, TISs weighing
+        ``pos_weight``), which the network keeps.
 
     Returns
     -------
     dict
-        ``rows``, ``positives`` and the last epoch's mean ``loss``.
+        ``rows``, ``positives`` and the last epoch's mean ``loss``; also
+        ``trees`` (rounds) and ``tree_bytes`` when trees were fitted.
     """
     network = model.network
     if network.feature_head is None:
@@ -475,6 +491,13 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
     y = torch.from_numpy(np.concatenate(labels).astype(np.float32))
     w = torch.from_numpy(np.concatenate(weights).astype(np.float32))
     w = w * torch.where(y > 0, float(model.hparams.pos_weight), 1.0)
+    fitted = {"rows": int(len(y)), "positives": int(y.sum())}
+    if network.config.tree_blend:
+        atg = (x[:, IS_ATG_COLUMN] > 0).numpy()
+        trees = fit_trees(x.numpy()[atg], y.numpy()[atg], w.numpy()[atg], tree_rounds, seed=seed,
+                          threads=torch.get_num_threads())
+        network.set_trees(trees)
+        fitted.update(trees=tree_rounds, tree_bytes=len(trees))
     with torch.no_grad():
         # standardize on the rows the head is fitted to (mostly ATGs), where its inputs matter
         network.feature_shift.copy_(x.mean(dim=0))
@@ -505,7 +528,7 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         network.head.bias.zero_()
         if other_fraction * other_weight > 0:
             network.non_atg_logit_shift.fill_(math.log(other_fraction * other_weight))
-    return {"rows": int(len(y)), "positives": int(y.sum()), "loss": loss_sum}
+    return {**fitted, "loss": loss_sum}
 
 
 def load_tis_model(checkpoint: str | Path) -> TISModel:
@@ -529,14 +552,14 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
     state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
     own = model.state_dict()
     kept = {k: v for k, v in state.items()
-            if k in own and own[k].shape == v.shape and not k.endswith("hexamer_log_odds")}
+            if k in own and own[k].shape == v.shape and not k.endswith(("hexamer_log_odds", "tree_model"))}
     old, new = state.get("network.feature_emb.weight"), own.get("network.feature_emb.weight")
     if old is not None and new is not None and old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]:
         widened = torch.zeros_like(new)
         widened[:, : old.shape[1]] = old
         kept["network.feature_emb.weight"] = widened
     optional = (".head.", ".feature_emb.", ".feature_head.", "hexamer_log_odds", "feature_shift", "feature_scale",
-                "non_atg_logit_shift")
+                "non_atg_logit_shift", "tree_model")
     missing = [k for k in own if k not in kept and not any(part in k for part in optional)]
     if missing:
         raise ValueError(f"{checkpoint}: checkpoint does not match the architecture "
@@ -569,6 +592,11 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
         parser.add_argument("--prefit_other_weight", type=float, default=2.0, metavar="W",
                             help="in prefitting, the loss weight of each sampled position that is neither an ATG "
                             "nor a TIS (2%% of them are sampled; default 2)")
+        parser.add_argument("--trees", type=int, default=0, metavar="ROUNDS",
+                            help="with --prefit_feature_head, also fit ROUNDS boosted trees (LightGBM) to the "
+                            "features at ATGs and blend their logit there with the feature head's (default 0: none)")
+        parser.add_argument("--tree_blend", type=float, default=0.5, metavar="W",
+                            help="with --trees, the trees' share of the blended logit at ATGs (default 0.5)")
         parser.add_argument("--pos_weight", type=float, default=1.0,
                             help="loss weight of TIS positions (default 1); predicted probabilities "
                             "are corrected for it")
@@ -648,6 +676,7 @@ def _network_config(args: argparse.Namespace) -> dict:
         "attn_dropout": args.attn_dropout,
         "n_features": len(FEATURE_NAMES) if getattr(args, "orf_features", False) else 0,
         "feature_head": getattr(args, "feature_head", 0),
+        "tree_blend": args.tree_blend if getattr(args, "trees", 0) else 0.0,
     }
 
 
@@ -661,6 +690,11 @@ def _val_interval(value: float):
 
 def run(args: argparse.Namespace, task: str) -> int:
     """Train a model as the ``pretrain`` or ``train`` command asks; print test metrics."""
+    if task == "train" and args.trees and not (args.prefit_feature_head and args.orf_features and args.feature_head):
+        raise ValueError("--trees are fitted with the feature head: add --orf_features, --feature_head and "
+                         "--prefit_feature_head")
+    if task == "train" and args.trees and not 0 < args.tree_blend <= 1:
+        raise ValueError(f"--tree_blend must be in (0, 1], got {args.tree_blend}")
     L.seed_everything(args.seed, workers=True, verbose=False)
     data = TranscriptData(args.data_path, _comma_list(args.val_set), _comma_list(args.test_set),
                           args.max_tokens, args.max_transcripts_per_batch, args.num_workers,
@@ -676,7 +710,7 @@ def run(args: argparse.Namespace, task: str) -> int:
             data.setup("fit")
             model.take_feature_table(data.hexamer_log_odds)
             fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed,
-                                         other_weight=args.prefit_other_weight)
+                                         other_weight=args.prefit_other_weight, tree_rounds=args.trees)
             print(f"feature head prefit: {json.dumps(fitted)}", file=sys.stderr, flush=True)
         monitor, mode, file_name = "val_pr_auc", "max", "best-{epoch}-{val_pr_auc:.4f}"
     else:

@@ -1,0 +1,102 @@
+import pickle
+
+import numpy as np
+import pytest
+
+lightgbm = pytest.importorskip("lightgbm")
+pytest.importorskip("onnx")
+
+from tis_transformer.features import FEATURE_NAMES, fit_hexamer_log_odds, orf_features, padded_features  # noqa: E402
+from tis_transformer.metrics import average_precision  # noqa: E402
+from tis_transformer.trees import (TreeScorer, _float32_at_most, fit_trees, trees_to_onnx,  # noqa: E402
+                                   with_tree_column)
+
+from conftest import subset  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+IS_ATG = FEATURE_NAMES.index("is_atg")
+
+
+@pytest.fixture(scope="module")
+def chry_atg_rows(chry):
+    """Features and labels at every ATG of chrY's first 300 and last 300 transcripts (table fitted on the first)."""
+    first, last = subset(chry, range(300)), subset(chry, range(len(chry) - 300, len(chry)))
+    table = fit_hexamer_log_odds(first.transcript(i) for i in range(len(first)))
+
+    def rows(data):
+        pairs = [(orf_features(t, table), y) for t, y in (data.transcript(i) for i in range(len(data)))]
+        x = np.concatenate([f for f, _ in pairs])
+        y = np.concatenate([y for _, y in pairs]).astype(np.float32)
+        atg = x[:, IS_ATG] > 0
+        return x[atg], y[atg]
+
+    return rows(first), rows(last), table
+
+
+def test_onnx_trees_compute_lightgbm_raw_scores(chry_atg_rows):
+    (x, y), (x_test, _), _ = chry_atg_rows
+    booster = lightgbm.train({"objective": "binary", "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1,
+                              "num_threads": 1, "deterministic": True}, lightgbm.Dataset(x, y), 40)
+    scorer = TreeScorer(trees_to_onnx(booster.dump_model(), x.shape[1]))
+    got = scorer(x_test)
+    expected = booster.predict(x_test, raw_score=True)
+    assert np.abs(got - expected).max() < 1e-4
+    assert len(np.unique(expected)) > 30  # the trees do vary over real rows
+    # a value at a split's threshold goes left, as in LightGBM, after the threshold's rounding to float32
+    thresholds = [n["threshold"] for n in _splits(booster.dump_model()["tree_info"][0]["tree_structure"])]
+    at = x_test[:50].copy()
+    tree = booster.dump_model()["tree_info"][0]["tree_structure"]
+    at[:, tree["split_feature"]] = np.float32(_float32_at_most(tree["threshold"]))
+    assert len(thresholds) > 3
+    assert np.abs(scorer(at) - booster.predict(at, raw_score=True)).max() < 1e-4
+
+
+def _splits(node):
+    if "leaf_value" in node:
+        return []
+    return [node] + _splits(node["left_child"]) + _splits(node["right_child"])
+
+
+def test_float32_threshold_keeps_every_comparison():
+    for threshold in (0.1, -2.3456789012345, 1e-8, 3.0, 1 / 3):
+        below = _float32_at_most(threshold)
+        assert below.dtype == np.float32 and float(below) <= threshold
+        assert float(np.nextafter(below, np.float32(np.inf))) > threshold
+
+
+def test_fitted_trees_rank_held_out_atgs(chry_atg_rows):
+    (x, y), (x_test, y_test), _ = chry_atg_rows
+    weights = np.where(y > 0, 10.0, 1.0)
+    model = fit_trees(x, y, weights, rounds=60, min_rows_in_leaf=20, seed=0, threads=1)
+    assert model == fit_trees(x, y, weights, rounds=60, min_rows_in_leaf=20, seed=0, threads=1)  # deterministic
+    scores = TreeScorer(model)(x_test)
+    ap, base_rate = average_precision(y_test > 0, scores), y_test.mean()
+    print(f"trees on held-out chrY ATGs: AP {ap:.3f} (base rate {base_rate:.4f})")
+    assert ap > 0.25 and ap > 20 * base_rate
+
+
+def test_scorer_fills_only_atg_positions_and_keeps_shape(chry, chry_atg_rows):
+    (x, y), _, table = chry_atg_rows
+    scorer = TreeScorer(fit_trees(x, y, np.ones_like(y), rounds=10, min_rows_in_leaf=20, threads=1))
+    tokens = [chry.transcript(i)[0] for i in (0, 1, 2)]
+    features = padded_features(tokens, max(map(len, tokens)), table)
+    with_trees = padded_features(tokens, features.shape[1], table, trees=scorer)
+    assert with_trees.shape == features.shape[:2] + (features.shape[2] + 1,)
+    np.testing.assert_array_equal(with_trees[..., :-1], features)
+    logits = with_trees[..., -1]
+    is_atg = features[..., IS_ATG] > 0
+    assert is_atg.any() and np.all(logits[~is_atg] == 0) and np.all(logits[is_atg] != 0)
+    single = with_tree_column(orf_features(tokens[1], table), scorer)
+    np.testing.assert_array_equal(single, with_trees[1, : len(tokens[1])])
+    assert with_tree_column(features, None) is features
+    # data-loader workers get a copy: the scorer pickles as its model and rebuilds its session
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(scorer))(features), logits)
+
+
+def test_only_less_or_equal_splits_convert():
+    dumped = {"tree_info": [{"tree_index": 0, "tree_structure": {
+        "split_feature": 0, "threshold": "1||2", "decision_type": "==",
+        "left_child": {"leaf_value": 1.0}, "right_child": {"leaf_value": 0.0}}}]}
+    with pytest.raises(ValueError, match="not supported"):
+        trees_to_onnx(dumped, 3)
