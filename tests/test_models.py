@@ -38,15 +38,20 @@ def test_held_out_model_picks_a_model_that_never_saw_the_chromosome():
 def test_models_with_input_features_declare_the_set_the_predictor_computes():
     from tis_transformer.features import FEATURE_NAMES, FEATURE_SET, HEXAMERS
     from tis_transformer.predict import Predictor
+    from tis_transformer.trees import TREE_COLUMN_NAME
 
     for name, meta in shipped_models().items():
         if meta["architecture"].get("n_features"):
             declared = meta["input_features"]
-            assert (declared["set"], declared["names"]) == (FEATURE_SET, list(FEATURE_NAMES)), name
+            trees = [TREE_COLUMN_NAME] if meta["architecture"].get("tree_blend") else []
+            assert (declared["set"], declared["names"]) == (FEATURE_SET, list(FEATURE_NAMES) + trees), name
             assert meta["architecture"]["n_features"] == len(FEATURE_NAMES)
             # a fitted table, not the all-zero one an untrained network holds
-            table = Predictor(name, device="cpu").hexamer_log_odds
+            predictor = Predictor(name, device="cpu")
+            table = predictor.hexamer_log_odds
             assert table.shape == (HEXAMERS,) and np.abs(table).max() > 0.5, name
+            # the shipped models blend their feature head with trees, which the predictor loads from the metadata
+            assert trees and predictor.trees is not None and predictor.trees.columns == len(FEATURE_NAMES), name
 
 
 def test_resolve_model_by_name_path_and_error(tmp_path):
