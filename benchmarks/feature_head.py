@@ -53,6 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--trees", type=int, default=0, metavar="ROUNDS",
                    help="also fit ROUNDS boosted trees and blend them half-and-half with the head at ATGs "
                         "(600 as shipped; default 0: the head alone)")
+    p.add_argument("--tree_stages", type=int, default=2, choices=[1, 2], help="with --trees (default 2, as shipped)")
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     args = p.parse_args(argv)
@@ -97,11 +98,13 @@ def run_one(chrom: str, feature_set: str, args) -> dict:
                       "tree_blend": 0.5 if args.trees else 0.0}, pos_weight=10.0)
     started = time.perf_counter()
     model.take_feature_table(fit_hexamer_log_odds(train.transcript(i) for i in range(len(train))))
-    fitted = prefit_feature_head(model, train, args.epochs, seed=args.seed, tree_rounds=args.trees)
+    fitted = prefit_feature_head(model, train, args.epochs, seed=args.seed, tree_rounds=args.trees,
+                                 tree_stages=args.tree_stages)
     fit_s = time.perf_counter() - started
     model.eval()
     result = score_dataset(held, head_scores(model.network, held, feature_set, model.logit_offset))
-    result.update({"chromosome": chrom, "feature_set": feature_set + (f" + {args.trees} trees" if args.trees else ""),
+    trees = f" + {args.trees} trees" + (", two stages" if args.tree_stages == 2 else "") if args.trees else ""
+    result.update({"chromosome": chrom, "feature_set": feature_set + trees,
                    "fit_s": round(fit_s, 1),
                    "rows": fitted["rows"], "trained_on": args.trained_on[chrom]})
     return result

@@ -211,7 +211,7 @@ def test_model_with_trees_keeps_them_in_its_metadata(tmp_path, real_transcripts)
 
     from tis_transformer.features import FEATURE_NAMES, orf_features
     from tis_transformer.read import InputError
-    from tis_transformer.trees import fit_trees
+    from tis_transformer.trees import fit_trees, fit_two_stage_trees
 
     pytest.importorskip("lightgbm")
     torch.manual_seed(4)
@@ -222,17 +222,23 @@ def test_model_with_trees_keeps_them_in_its_metadata(tmp_path, real_transcripts)
     path = tmp_path / "trees.onnx"
     with pytest.raises(ValueError, match="has none fitted"):
         build_metadata(network, "trees")
-    rows = np.concatenate([orf_features(t) for t in real_transcripts[:3]])
-    rows = rows[rows[:, FEATURE_NAMES.index("is_atg")] > 0]
+    features = [orf_features(t) for t in real_transcripts[:3]]
+    rows, transcripts = np.concatenate(features), np.concatenate([np.full(len(f), i) for i, f in enumerate(features)])
+    atg = rows[:, FEATURE_NAMES.index("is_atg")] > 0
+    rows, transcripts = rows[atg], transcripts[atg]
     labels = (rows[:, FEATURE_NAMES.index("log_orf_codons")] > np.median(rows[:, 1])).astype(np.float32)
-    network.set_trees(fit_trees(rows, labels, np.ones_like(labels), rounds=30, min_rows_in_leaf=10, threads=1))
+    first, second = fit_two_stage_trees(rows, labels, np.ones_like(labels), transcripts, rounds=30,
+                                        min_rows_in_leaf=10, threads=1)
+    network.set_trees(second, first)
     meta = export_onnx(network, path, build_metadata(network, "trees"))
     assert meta["input_features"]["names"] == list(FEATURE_NAMES) + ["tree_logit"]
-    assert meta["input_features"]["trees"].startswith("an ONNX model of ")  # the JSON beside it names them
+    for key in ("trees", "trees_stage_one"):  # the JSON beside the model names them
+        assert meta["input_features"][key].startswith("an ONNX model of "), key
     predictor = Predictor(str(path), device="cpu")
     assert predictor.trees is not None and predictor.layered.trees is predictor.trees
+    assert predictor.trees.first is not None
     assert check_parity(network, path, real_transcripts, tolerance=1e-4) <= 1e-4
-    # the blend is half the output's logit at ATGs: other trees, other scores
+    # the blend is half the output's logit at ATGs: other trees (one stage), other scores
     network.set_trees(fit_trees(rows, 1 - labels, np.ones_like(labels), rounds=30, min_rows_in_leaf=10, threads=1))
     assert np.abs(stock_probabilities(network, real_transcripts[1:2])[0] - predictor.predict_batch(
         real_transcripts[1:2])[0]).max() > 1e-3

@@ -52,6 +52,7 @@ def test_models_with_input_features_declare_the_set_the_predictor_computes():
             assert table.shape == (HEXAMERS,) and np.abs(table).max() > 0.5, name
             # the shipped models blend their feature head with trees, which the predictor loads from the metadata
             assert trees and predictor.trees is not None and predictor.trees.columns == len(FEATURE_NAMES), name
+            assert predictor.trees.first is not None, name  # two stages
 
 
 def test_resolve_model_by_name_path_and_error(tmp_path):

@@ -322,7 +322,9 @@ def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, 
     prefit = load_tis_model(next(tmp_path.rglob("prefit.ckpt")))
     trained = load_tis_model(next(tmp_path.rglob("last.ckpt")))
     assert prefit.network.config.tree_blend == 0.4 and prefit.network.tree_model.numel() > 10_000
+    assert prefit.network.tree_stage_one.numel() > 10_000  # two stages by default
     assert torch.equal(prefit.network.tree_model, trained.network.tree_model)
+    assert torch.equal(prefit.network.tree_stage_one, trained.network.tree_stage_one)
     # the checkpoint's trees score ATGs; zeroing their column changes the model's output there and only there
     tokens, _ = load_dataset(small_split / "val.npz").transcript(0)
     features = with_tree_column(orf_features(tokens, trained.network.feature_table()), trained.network.tree_scorer())
@@ -337,6 +339,17 @@ def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, 
     # the evaluate command computes the trees' column itself
     assert main(["evaluate", str(next(tmp_path.rglob("last.ckpt"))), str(small_split / "test.npz")]) == 0
     assert capsys.readouterr().out.startswith("| data | transcripts |")
+    # one stage; a checkpoint saved before trees had two stages (no first-stage buffer) loads as one stage
+    assert main(base + ["--prefit_feature_head", "1", "--trees", "20", "--tree_stages", "1", "--name", "one"]) == 0
+    assert '"tree_stages": 1' in capsys.readouterr().err
+    one_stage = next(tmp_path.rglob("one/**/prefit.ckpt"))
+    checkpoint = torch.load(one_stage, map_location="cpu", weights_only=False)
+    assert checkpoint["state_dict"].pop("network.tree_stage_one").numel() == 0
+    torch.save(checkpoint, tmp_path / "older.ckpt")
+    older = load_tis_model(tmp_path / "older.ckpt")
+    assert older.network.tree_stage_one.numel() == 0 and older.network.tree_scorer().first is None
+    np.testing.assert_array_equal(older.network.tree_scorer()(features[:, :-1]),
+                                  load_tis_model(one_stage).network.tree_scorer()(features[:, :-1]))
     # trees without the feature head they are fitted with: one line, non-zero exit
     assert main(base + ["--trees", "20"]) != 0
     assert "--trees are fitted with the feature head" in capsys.readouterr().err

@@ -8,8 +8,8 @@ pytest.importorskip("onnx")
 
 from tis_transformer.features import FEATURE_NAMES, fit_hexamer_log_odds, orf_features, padded_features  # noqa: E402
 from tis_transformer.metrics import average_precision  # noqa: E402
-from tis_transformer.trees import (TreeScorer, _float32_at_most, fit_trees, trees_to_onnx,  # noqa: E402
-                                   with_tree_column)
+from tis_transformer.trees import (POOLED_NAMES, TreeScorer, _float32_at_most, fit_trees,  # noqa: E402
+                                   fit_two_stage_trees, pooled_scores, trees_to_onnx, with_tree_column)
 
 from conftest import subset  # noqa: E402
 
@@ -28,17 +28,18 @@ def chry_atg_rows(chry):
         pairs = [(orf_features(t, table), y) for t, y in (data.transcript(i) for i in range(len(data)))]
         x = np.concatenate([f for f, _ in pairs])
         y = np.concatenate([y for _, y in pairs]).astype(np.float32)
+        transcript = np.concatenate([np.full(len(y), i) for i, (_, y) in enumerate(pairs)])
         atg = x[:, IS_ATG] > 0
-        return x[atg], y[atg]
+        return x[atg], y[atg], transcript[atg]
 
     return rows(first), rows(last), table
 
 
 def test_onnx_trees_compute_lightgbm_raw_scores(chry_atg_rows):
-    (x, y), (x_test, _), _ = chry_atg_rows
+    (x, y, _), (x_test, _, _), _ = chry_atg_rows
     booster = lightgbm.train({"objective": "binary", "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1,
                               "num_threads": 1, "deterministic": True}, lightgbm.Dataset(x, y), 40)
-    scorer = TreeScorer(trees_to_onnx(booster.dump_model(), x.shape[1]))
+    scorer = TreeScorer(trees_to_onnx([booster.dump_model()], x.shape[1]))
     got = scorer(x_test)
     expected = booster.predict(x_test, raw_score=True)
     assert np.abs(got - expected).max() < 1e-4
@@ -66,7 +67,7 @@ def test_float32_threshold_keeps_every_comparison():
 
 
 def test_fitted_trees_rank_held_out_atgs(chry_atg_rows):
-    (x, y), (x_test, y_test), _ = chry_atg_rows
+    (x, y, _), (x_test, y_test, _), _ = chry_atg_rows
     weights = np.where(y > 0, 10.0, 1.0)
     model = fit_trees(x, y, weights, rounds=60, min_rows_in_leaf=20, seed=0, threads=1)
     assert model == fit_trees(x, y, weights, rounds=60, min_rows_in_leaf=20, seed=0, threads=1)  # deterministic
@@ -77,7 +78,7 @@ def test_fitted_trees_rank_held_out_atgs(chry_atg_rows):
 
 
 def test_scorer_fills_only_atg_positions_and_keeps_shape(chry, chry_atg_rows):
-    (x, y), _, table = chry_atg_rows
+    (x, y, _), _, table = chry_atg_rows
     scorer = TreeScorer(fit_trees(x, y, np.ones_like(y), rounds=10, min_rows_in_leaf=20, threads=1))
     tokens = [chry.transcript(i)[0] for i in (0, 1, 2)]
     features = padded_features(tokens, max(map(len, tokens)), table)
@@ -99,4 +100,42 @@ def test_only_less_or_equal_splits_convert():
         "split_feature": 0, "threshold": "1||2", "decision_type": "==",
         "left_child": {"leaf_value": 1.0}, "right_child": {"leaf_value": 0.0}}}]}
     with pytest.raises(ValueError, match="not supported"):
-        trees_to_onnx(dumped, 3)
+        trees_to_onnx([dumped], 3)
+
+
+def test_hand_worked_pooled_scores():
+    logits = np.log([1 / 3, 1.0, 1 / 9, 4.0])  # probabilities 0.25, 0.5, 0.1, 0.8
+    pooled = pooled_scores(logits, np.array([7, 7, 7, 2]))
+    assert pooled.shape == (4, len(POOLED_NAMES)) and pooled.dtype == np.float32
+    np.testing.assert_allclose(pooled[:, 0], [0.25, 0.5, 0.1, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(pooled[:, 1], [0.5, 0.5, 0.5, 0.8], rtol=1e-6)  # the transcript's best
+    np.testing.assert_allclose(pooled[:, 2], [-0.25, 0, -0.4, 0], atol=1e-6)
+    np.testing.assert_allclose(pooled[:, 3], np.log1p([1, 1, 1, 1]), rtol=1e-6)  # one ATG above 0.3 in each
+    np.testing.assert_allclose(pooled[:, 4], [0.6, 0.35, 0.75, 0.0], atol=1e-6)  # the others' sum
+
+
+def test_two_stage_trees_pool_each_transcript_apart(chry, chry_atg_rows):
+    (x, y, transcript), (x_test, y_test, transcript_test), table = chry_atg_rows
+    weights = np.where(y > 0, 10.0, 1.0)
+    first, second = fit_two_stage_trees(x, y, weights, transcript, rounds=40, logit_offset=-np.log(10.0),
+                                        min_rows_in_leaf=20, threads=1)
+    scorer = TreeScorer(second, first)
+    assert scorer.columns == x.shape[1]
+    # the stages by hand: first-stage logits, pooled per transcript, read with the features by the second stage
+    tokens = [chry.transcript(i)[0] for i in range(len(chry) - 3, len(chry))]
+    features = padded_features(tokens, max(map(len, tokens)), table)
+    got = scorer(features)
+    for row, t in enumerate(tokens):
+        f = features[row, : len(t)]
+        atg = f[:, IS_ATG] > 0
+        stage_one = TreeScorer(first)(f)[atg]
+        expected = TreeScorer(second)(np.concatenate([f[atg], pooled_scores(stage_one, np.zeros(atg.sum()))], 1))
+        np.testing.assert_allclose(got[row, : len(t)][atg], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(scorer(f), got[row, : len(t)])  # alone as in a padded batch
+    # held-out ATGs, pooled by transcript
+    pooled_rows = np.concatenate([x_test, pooled_scores(TreeScorer(first)(x_test), transcript_test)], axis=1)
+    ap = average_precision(y_test > 0, TreeScorer(second)(pooled_rows))
+    print(f"two-stage trees on held-out chrY ATGs: AP {ap:.3f}")
+    assert ap > 0.25
+    with pytest.raises(ValueError, match="two tree stages read"):
+        TreeScorer(first, first)

@@ -16,6 +16,7 @@ import datetime
 import hashlib
 import json
 import logging
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -279,10 +280,11 @@ def attach_metadata(path: str | Path, metadata: dict) -> dict:
         count = len(meta["input_features"]["hexamer_log_odds"])
         meta["input_features"] = {**meta["input_features"],
                                   "hexamer_log_odds": f"{count} values, in the ONNX model's metadata"}
-    if isinstance(meta.get("input_features", {}).get("trees"), str):
-        size = len(base64.b64decode(meta["input_features"]["trees"]))
-        meta["input_features"] = {**meta["input_features"],
-                                  "trees": f"an ONNX model of {size} bytes, in the ONNX model's metadata"}
+    for key in ("trees", "trees_stage_one"):
+        if isinstance(meta.get("input_features", {}).get(key), str):
+            size = len(zlib.decompress(base64.b64decode(meta["input_features"][key])))
+            meta["input_features"] = {**meta["input_features"],
+                                      key: f"an ONNX model of {size} bytes, compressed in the ONNX model's metadata"}
     meta["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     meta["file_size"] = path.stat().st_size
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -323,11 +325,15 @@ def _input_features(network: TISNetwork) -> dict:
                 "names": list(FEATURE_NAMES[:network.config.n_features]),
                 "hexamer_log_odds": [round(float(v), 4) for v in network.feature_table()]}
     if network.config.tree_blend:
-        if not network.tree_model.numel():
+        trees, stage_one = network.trees()
+        if not trees:
             raise ValueError("this network blends trees but has none fitted (prefit its feature head with trees)")
         declared["names"].append(TREE_COLUMN_NAME)
         declared["tree_blend"] = network.config.tree_blend
-        declared["trees"] = base64.b64encode(network.tree_model.cpu().numpy().tobytes()).decode("ascii")
+        # zlib shrinks serialized trees about 5-fold: most of their bytes are node ids and repeated mode names
+        declared["trees"] = base64.b64encode(zlib.compress(trees, 9)).decode("ascii")
+        if stage_one:
+            declared["trees_stage_one"] = base64.b64encode(zlib.compress(stage_one, 9)).decode("ascii")
     return declared
 
 

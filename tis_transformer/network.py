@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from einops import rearrange
 from performer_pytorch import Performer
@@ -192,8 +193,9 @@ class TISNetwork(nn.Module):
         if c.tree_blend:
             if not c.feature_head:
                 raise ValueError("tree_blend needs a feature head (feature_head > 0)")
-            # the serialized ONNX trees (tis_transformer.trees.fit_trees); empty until fitted
+            # the serialized ONNX trees (tis_transformer.trees), the first of two stages apart; empty until fitted
             self.register_buffer("tree_model", torch.zeros(0, dtype=torch.uint8))
+            self.register_buffer("tree_stage_one", torch.zeros(0, dtype=torch.uint8))
         self._tree_scorer = None
 
     def feature_table(self):
@@ -202,22 +204,29 @@ class TISNetwork(nn.Module):
             return None
         return self.hexamer_log_odds.detach().cpu().numpy()
 
-    def set_trees(self, model: bytes) -> None:
-        """Keep serialized trees (``tis_transformer.trees.fit_trees``) with the weights."""
+    def set_trees(self, model: bytes, stage_one: bytes = b"") -> None:
+        """Keep serialized trees (``tis_transformer.trees``; the second stage and the first of two) with the weights."""
         if not self.config.tree_blend:
             raise ValueError("this network blends no trees (tree_blend is 0)")
-        self.tree_model = torch.frombuffer(bytearray(model), dtype=torch.uint8).clone()
+        self.tree_model = torch.from_numpy(np.frombuffer(model, dtype=np.uint8).copy())
+        self.tree_stage_one = torch.from_numpy(np.frombuffer(stage_one, dtype=np.uint8).copy())
         self._tree_scorer = None
+
+    def trees(self) -> tuple[bytes, bytes]:
+        """The serialized trees and first stage (empty when the trees have one stage or there are none)."""
+        if not self.config.tree_blend:
+            return b"", b""
+        return self.tree_model.cpu().numpy().tobytes(), self.tree_stage_one.cpu().numpy().tobytes()
 
     def tree_scorer(self):
         """A ``TreeScorer`` for the network's trees, or None for a network without them."""
-        if not self.config.tree_blend or not self.tree_model.numel():
+        model, stage_one = self.trees()
+        if not model:
             return None
-        model = self.tree_model.cpu().numpy().tobytes()
-        if self._tree_scorer is None or self._tree_scorer[0] != model:
+        if self._tree_scorer is None or self._tree_scorer[0] != (model, stage_one):
             from .trees import TreeScorer
 
-            self._tree_scorer = (model, TreeScorer(model))
+            self._tree_scorer = ((model, stage_one), TreeScorer(model, stage_one))
         return self._tree_scorer[1]
 
     def fix_projections(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -109,8 +110,9 @@ class Predictor:
         self.feature_set = declared["set"]
         if "trees" in declared:
             try:
-                self.trees = TreeScorer(base64.b64decode(declared["trees"], validate=True))
-            except Exception as error:  # bad base64 or a model onnxruntime cannot load
+                self.trees = TreeScorer(*(zlib.decompress(base64.b64decode(declared[key], validate=True))
+                                          if key in declared else b"" for key in ("trees", "trees_stage_one")))
+            except Exception as error:  # bad base64 or zlib data, or a model onnxruntime cannot load
                 message = str(error).splitlines()[0] if str(error) else type(error).__name__
                 raise InputError(f"{self.path}: its trees are not usable ({message})") from None
 

@@ -22,7 +22,7 @@ from .metrics import atg_mask, tis_metrics
 from .network import IS_ATG_COLUMN, NetworkConfig, TISNetwork
 from .prepare import Dataset, concatenate, load_dataset
 from .tokens import MASK, N, PAD
-from .trees import TreeScorer, fit_trees, with_tree_column
+from .trees import TreeScorer, fit_trees, fit_two_stage_trees, with_tree_column
 
 DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
 
@@ -309,9 +309,13 @@ class TISModel(_Base):
         if self.network.feature_head is not None:
             for name in ("feature_shift", "feature_scale", "non_atg_logit_shift"):
                 state.setdefault(f"network.{name}", getattr(self.network, name).detach().clone())
-        if "network.tree_model" in state and self.network.config.tree_blend:
-            # the trees' size is known only now: size the buffer for load_state_dict
-            self.network.tree_model = torch.empty_like(state["network.tree_model"])
+        if self.network.config.tree_blend:
+            # the trees' size is known only now: size the buffers for load_state_dict
+            for name in ("tree_model", "tree_stage_one"):
+                if f"network.{name}" in state:
+                    setattr(self.network, name, torch.empty_like(state[f"network.{name}"]))
+                else:  # saved before trees had two stages
+                    state[f"network.{name}"] = getattr(self.network, name).detach().clone()
 
     def take_feature_table(self, table: np.ndarray | None) -> None:
         """Use ``table`` (``fit_hexamer_log_odds`` of the training split) for the input features."""
@@ -426,7 +430,7 @@ class MLMModel(_Base):
 
 def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int = 0,
                         other_fraction: float = 0.02, batch_size: int = 2048, lr: float = 1e-3,
-                        other_weight: float = 2.0, tree_rounds: int = 600) -> dict:
+                        other_weight: float = 2.0, tree_rounds: int = 600, tree_stages: int = 2) -> dict:
     """Fit the network's feature head alone on the training transcripts, then hand it the output.
 
     Rows are every ATG and every annotated TIS, plus a random ``other_fraction``
@@ -465,6 +469,10 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         For a network that blends trees (``tree_blend``), the boosting rounds
         of the trees then fitted to the ATG rows (raw features, TISs weighing
         ``pos_weight``), which the network keeps.
+    tree_stages : int
+        1: one set of trees; 2: cross-fitted first-stage trees whose scores,
+        pooled over each transcript's ATGs, second-stage trees also read
+        (``tis_transformer.trees.fit_two_stage_trees``).
 
     Returns
     -------
@@ -477,7 +485,7 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         raise ValueError("this network has no feature head (--feature_head)")
     rng = np.random.default_rng(seed)
     table = network.feature_table()
-    rows, labels, weights = [], [], []
+    rows, labels, weights, transcripts = [], [], [], []
     for i in range(len(data)):
         tokens, y = data.transcript(i)
         f = orf_features(tokens, table, feature_set_of(network.config.n_features))
@@ -487,6 +495,7 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         rows.append(f[keep])
         labels.append(y[keep])
         weights.append(np.where(sampled[keep], other_weight, 1.0))
+        transcripts.append(np.full(int(keep.sum()), i))
     x = torch.from_numpy(np.concatenate(rows))
     y = torch.from_numpy(np.concatenate(labels).astype(np.float32))
     w = torch.from_numpy(np.concatenate(weights).astype(np.float32))
@@ -494,10 +503,17 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
     fitted = {"rows": int(len(y)), "positives": int(y.sum())}
     if network.config.tree_blend:
         atg = (x[:, IS_ATG_COLUMN] > 0).numpy()
-        trees = fit_trees(x.numpy()[atg], y.numpy()[atg], w.numpy()[atg], tree_rounds, seed=seed,
-                          threads=torch.get_num_threads())
-        network.set_trees(trees)
-        fitted.update(trees=tree_rounds, tree_bytes=len(trees))
+        at_atg = (x.numpy()[atg], y.numpy()[atg], w.numpy()[atg])
+        if tree_stages == 2:
+            stage_one, trees = fit_two_stage_trees(*at_atg, np.concatenate(transcripts)[atg], tree_rounds,
+                                                   logit_offset=model.logit_offset, seed=seed,
+                                                   threads=torch.get_num_threads())
+        elif tree_stages == 1:
+            stage_one, trees = b"", fit_trees(*at_atg, tree_rounds, seed=seed, threads=torch.get_num_threads())
+        else:
+            raise ValueError(f"trees have 1 or 2 stages, not {tree_stages}")
+        network.set_trees(trees, stage_one)
+        fitted.update(trees=tree_rounds, tree_stages=tree_stages, tree_bytes=len(trees) + len(stage_one))
     with torch.no_grad():
         # standardize on the rows the head is fitted to (mostly ATGs), where its inputs matter
         network.feature_shift.copy_(x.mean(dim=0))
@@ -552,14 +568,15 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
     state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
     own = model.state_dict()
     kept = {k: v for k, v in state.items()
-            if k in own and own[k].shape == v.shape and not k.endswith(("hexamer_log_odds", "tree_model"))}
+            if k in own and own[k].shape == v.shape
+            and not k.endswith(("hexamer_log_odds", "tree_model", "tree_stage_one"))}
     old, new = state.get("network.feature_emb.weight"), own.get("network.feature_emb.weight")
     if old is not None and new is not None and old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]:
         widened = torch.zeros_like(new)
         widened[:, : old.shape[1]] = old
         kept["network.feature_emb.weight"] = widened
     optional = (".head.", ".feature_emb.", ".feature_head.", "hexamer_log_odds", "feature_shift", "feature_scale",
-                "non_atg_logit_shift", "tree_model")
+                "non_atg_logit_shift", "tree_model", "tree_stage_one")
     missing = [k for k in own if k not in kept and not any(part in k for part in optional)]
     if missing:
         raise ValueError(f"{checkpoint}: checkpoint does not match the architecture "
@@ -595,6 +612,10 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
         parser.add_argument("--trees", type=int, default=0, metavar="ROUNDS",
                             help="with --prefit_feature_head, also fit ROUNDS boosted trees (LightGBM) to the "
                             "features at ATGs and blend their logit there with the feature head's (default 0: none)")
+        parser.add_argument("--tree_stages", type=int, default=2, choices=[1, 2],
+                            help="with --trees, 2 (default): cross-fitted first-stage trees score every ATG and "
+                            "second-stage trees also read how each compares with its transcript's other ATGs; "
+                            "1: one set of trees")
         parser.add_argument("--tree_blend", type=float, default=0.5, metavar="W",
                             help="with --trees, the trees' share of the blended logit at ATGs (default 0.5)")
         parser.add_argument("--pos_weight", type=float, default=1.0,
@@ -710,7 +731,8 @@ def run(args: argparse.Namespace, task: str) -> int:
             data.setup("fit")
             model.take_feature_table(data.hexamer_log_odds)
             fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed,
-                                         other_weight=args.prefit_other_weight, tree_rounds=args.trees)
+                                         other_weight=args.prefit_other_weight, tree_rounds=args.trees,
+                                         tree_stages=args.tree_stages)
             print(f"feature head prefit: {json.dumps(fitted)}", file=sys.stderr, flush=True)
         monitor, mode, file_name = "val_pr_auc", "max", "best-{epoch}-{val_pr_auc:.4f}"
     else:

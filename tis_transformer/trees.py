@@ -3,10 +3,17 @@
 A multilayer perceptron and an ensemble of decision trees fitted to the same
 features err differently, and the average of their logits ranks ATGs better
 than either.  The trees are fitted with LightGBM (``train`` extra) and kept as
-a small ONNX model (``ai.onnx.ml`` TreeEnsembleRegressor) that the lean
+small ONNX models (``ai.onnx.ml`` TreeEnsembleRegressor) that the lean
 predictor runs with onnxruntime alone.  Their logit reaches the network as one
 more input-feature column after the reading-frame ones, zero wherever no ATG
 starts; ``TISNetwork`` blends it with its feature head there.
+
+Trees come in one stage or two.  In two, a first stage scores every ATG, and
+the second reads, besides the features, how that score compares with the
+other ATGs of the same transcript (``pooled_scores``): whether the transcript
+holds a better start, or none that looks coding at all.  The first stage is
+cross-fitted: the second learns from first-stage scores of transcripts that
+stage did not see, as it will meet them in new data.
 """
 
 from __future__ import annotations
@@ -16,8 +23,24 @@ import numpy as np
 from .features import FEATURE_NAMES
 
 TREE_COLUMN_NAME = "tree_logit"
+POOLED_NAMES = ("stage_one_probability", "transcript_best_probability", "probability_vs_best",
+                "log_atgs_above_0.3", "other_atgs_probability_sum")
 _IS_ATG = FEATURE_NAMES.index("is_atg")
 _ML_OPSET = 3
+_COUNTED_ABOVE = 0.3
+
+
+def _booster(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, rounds: int, leaves: int,
+             learning_rate: float, min_rows_in_leaf: int, seed: int, threads: int):
+    import lightgbm
+
+    params = {"objective": "binary", "learning_rate": learning_rate, "num_leaves": leaves,
+              "min_data_in_leaf": min_rows_in_leaf, "feature_fraction": 0.8, "bagging_fraction": 0.8,
+              "bagging_freq": 1, "seed": seed, "deterministic": True, "force_row_wise": True,
+              "verbose": -1, "num_threads": threads}
+    data = lightgbm.Dataset(np.asarray(features, dtype=np.float32), np.asarray(labels, dtype=np.float32),
+                            weight=np.asarray(weights, dtype=np.float32))
+    return lightgbm.train(params, data, num_boost_round=rounds)
 
 
 def fit_trees(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, rounds: int,
@@ -50,16 +73,85 @@ def fit_trees(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, rou
         An ONNX model: input ``features`` (rows, columns) float32, output
         ``logits`` (rows, 1) float32, the trees' raw score (log-odds).
     """
-    import lightgbm
+    booster = _booster(features, labels, weights, rounds, leaves, learning_rate, min_rows_in_leaf, seed, threads)
+    return trees_to_onnx([booster.dump_model()], features.shape[1])
 
-    params = {"objective": "binary", "learning_rate": learning_rate, "num_leaves": leaves,
-              "min_data_in_leaf": min_rows_in_leaf, "feature_fraction": 0.8, "bagging_fraction": 0.8,
-              "bagging_freq": 1, "seed": seed, "deterministic": True, "force_row_wise": True,
-              "verbose": -1, "num_threads": threads}
-    data = lightgbm.Dataset(np.asarray(features, dtype=np.float32), np.asarray(labels, dtype=np.float32),
-                            weight=np.asarray(weights, dtype=np.float32))
-    booster = lightgbm.train(params, data, num_boost_round=rounds)
-    return trees_to_onnx(booster.dump_model(), features.shape[1])
+
+def fit_two_stage_trees(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, transcripts: np.ndarray,
+                        rounds: int, folds: int = 3, logit_offset: float = 0.0, seed: int = 0, threads: int = 0,
+                        **options) -> tuple[bytes, bytes]:
+    """Fit cross-fitted first-stage trees, then second-stage trees on the features and pooled first-stage scores.
+
+    The rows' transcripts are cut into ``folds`` contiguous blocks (isoforms
+    of a gene lie next to each other in the data, so a block rarely shares a
+    gene with another); each block is scored by first-stage trees fitted to
+    the others.  The first stage shipped averages the ``folds`` models.
+
+    Parameters
+    ----------
+    features, labels, weights : np.ndarray
+        As for ``fit_trees``, ATG rows only.
+    transcripts : np.ndarray
+        ``(rows,)`` index of each row's transcript, in data order.
+    rounds : int
+        Boosting rounds of each model.
+    folds : int
+        Blocks of transcripts for cross-fitting.
+    logit_offset : float
+        Added to first-stage logits before they are pooled as probabilities
+        (``-log(pos_weight)`` undoes the weight of the TIS rows).
+    seed, threads, **options
+        As for ``fit_trees``.
+
+    Returns
+    -------
+    tuple of bytes
+        The first stage (features to logit) and the second (features and
+        ``POOLED_NAMES`` to logit), each a serialized ONNX model.
+    """
+    settings = {"leaves": 31, "learning_rate": 0.05, "min_rows_in_leaf": 200, **options}
+    _, order = np.unique(transcripts, return_inverse=True)
+    block = order * folds // (order.max() + 1)
+    out_of_fold = np.zeros(len(labels), dtype=np.float64)
+    dumps = []
+    for k in range(folds):
+        held = block == k
+        booster = _booster(features[~held], labels[~held], weights[~held], rounds, seed=seed, threads=threads,
+                           **settings)
+        out_of_fold[held] = booster.predict(features[held], raw_score=True)
+        dumps.append(booster.dump_model())
+    stacked = np.concatenate([features, pooled_scores(out_of_fold + logit_offset, transcripts)], axis=1)
+    second = _booster(stacked, labels, weights, rounds, seed=seed, threads=threads, **settings)
+    first = trees_to_onnx(dumps, features.shape[1], scale=1.0 / folds, base=logit_offset)
+    return first, trees_to_onnx([second.dump_model()], stacked.shape[1])
+
+
+def pooled_scores(logits: np.ndarray, transcripts: np.ndarray) -> np.ndarray:
+    """How each ATG's first-stage score compares with the other ATGs of its transcript.
+
+    Parameters
+    ----------
+    logits : np.ndarray
+        ``(rows,)`` first-stage logits of ATG rows.
+    transcripts : np.ndarray
+        ``(rows,)`` transcript of each row (any labels).
+
+    Returns
+    -------
+    np.ndarray
+        ``(rows, 5)`` float32, the ``POOLED_NAMES``: the row's probability,
+        its transcript's best, the difference, log(1 + ATGs above 0.3) and the
+        sum over the transcript's other ATGs.
+    """
+    probability = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    _, group = np.unique(transcripts, return_inverse=True)
+    count = int(group.max()) + 1 if len(group) else 0
+    best = np.zeros(count)
+    np.maximum.at(best, group, probability)
+    above = np.bincount(group, probability > _COUNTED_ABOVE, minlength=count)
+    total = np.bincount(group, probability, minlength=count)
+    return np.stack([probability, best[group], probability - best[group], np.log1p(above[group]),
+                     total[group] - probability], axis=1).astype(np.float32)
 
 
 def _float32_at_most(threshold: float) -> np.float32:
@@ -68,43 +160,25 @@ def _float32_at_most(threshold: float) -> np.float32:
     return np.nextafter(value, np.float32(-np.inf)) if float(value) > threshold else value
 
 
-def trees_to_onnx(dumped: dict, columns: int) -> bytes:
-    """An ONNX TreeEnsembleRegressor computing the raw score of a LightGBM model from ``dump_model()``."""
+def trees_to_onnx(dumps: list, columns: int, scale: float = 1.0, base: float = 0.0) -> bytes:
+    """An ONNX TreeEnsembleRegressor computing ``base + scale * sum`` of LightGBM models' raw scores.
+
+    ``dumps`` are ``Booster.dump_model()`` dictionaries over the same ``columns`` features.
+    """
     import onnx
     from onnx import TensorProto, helper
 
     nodes: dict[str, list] = {key: [] for key in ("treeids", "nodeids", "featureids", "modes", "values",
                                                   "truenodeids", "falsenodeids")}
     targets: dict[str, list] = {"nodeids": [], "treeids": [], "weights": []}
-    for tree in dumped["tree_info"]:
-        tree_id = tree["tree_index"]
-        stack, next_id = [(tree["tree_structure"], 0)], 1
-        while stack:
-            node, node_id = stack.pop()
-            nodes["treeids"].append(tree_id)
-            nodes["nodeids"].append(node_id)
-            if "leaf_value" in node:
-                nodes["modes"].append("LEAF")
-                for key in ("featureids", "truenodeids", "falsenodeids"):
-                    nodes[key].append(0)
-                nodes["values"].append(0.0)
-                targets["treeids"].append(tree_id)
-                targets["nodeids"].append(node_id)
-                targets["weights"].append(float(node["leaf_value"]))
-                continue
-            if node["decision_type"] != "<=":
-                raise ValueError(f"tree split {node['decision_type']!r} is not supported")
-            left, right = next_id, next_id + 1
-            next_id += 2
-            nodes["modes"].append("BRANCH_LEQ")
-            nodes["featureids"].append(int(node["split_feature"]))
-            nodes["values"].append(float(_float32_at_most(float(node["threshold"]))))
-            nodes["truenodeids"].append(left)
-            nodes["falsenodeids"].append(right)
-            stack += [(node["left_child"], left), (node["right_child"], right)]
+    tree_id = 0
+    for dumped in dumps:
+        for tree in dumped["tree_info"]:
+            _add_tree(tree["tree_structure"], tree_id, nodes, targets, scale)
+            tree_id += 1
     ensemble = helper.make_node(
         "TreeEnsembleRegressor", ["features"], ["logits"], domain="ai.onnx.ml", n_targets=1,
-        aggregate_function="SUM", post_transform="NONE",
+        aggregate_function="SUM", post_transform="NONE", base_values=[float(base)],
         **{f"nodes_{key}": value for key, value in nodes.items()},
         target_ids=[0] * len(targets["weights"]), target_nodeids=targets["nodeids"],
         target_treeids=targets["treeids"], target_weights=targets["weights"])
@@ -120,39 +194,85 @@ def trees_to_onnx(dumped: dict, columns: int) -> bytes:
     return model.SerializeToString()
 
 
+def _add_tree(root: dict, tree_id: int, nodes: dict, targets: dict, scale: float) -> None:
+    stack, next_id = [(root, 0)], 1
+    while stack:
+        node, node_id = stack.pop()
+        nodes["treeids"].append(tree_id)
+        nodes["nodeids"].append(node_id)
+        if "leaf_value" in node:
+            nodes["modes"].append("LEAF")
+            for key in ("featureids", "truenodeids", "falsenodeids"):
+                nodes[key].append(0)
+            nodes["values"].append(0.0)
+            targets["treeids"].append(tree_id)
+            targets["nodeids"].append(node_id)
+            targets["weights"].append(scale * float(node["leaf_value"]))
+            continue
+        if node["decision_type"] != "<=":
+            raise ValueError(f"tree split {node['decision_type']!r} is not supported")
+        left, right = next_id, next_id + 1
+        next_id += 2
+        nodes["modes"].append("BRANCH_LEQ")
+        nodes["featureids"].append(int(node["split_feature"]))
+        nodes["values"].append(float(_float32_at_most(float(node["threshold"]))))
+        nodes["truenodeids"].append(left)
+        nodes["falsenodeids"].append(right)
+        stack += [(node["left_child"], left), (node["right_child"], right)]
+
+
+def _session(model: bytes):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 class TreeScorer:
-    """Runs serialized trees (from ``fit_trees``) with onnxruntime at the ATG rows of feature arrays.
+    """Runs serialized trees (``fit_trees`` or ``fit_two_stage_trees``) with onnxruntime at ATGs.
 
     Parameters
     ----------
     model : bytes
-        The serialized ONNX model.
+        The trees, or the second stage of two.
+    stage_one : bytes, optional
+        The first stage of two.
     """
 
-    def __init__(self, model: bytes):
-        import onnxruntime as ort
-
+    def __init__(self, model: bytes, stage_one: bytes | None = None):
         self.model = bytes(model)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(self.model, options, providers=["CPUExecutionProvider"])
-        self.columns = int(self.session.get_inputs()[0].shape[1])
+        self.stage_one = bytes(stage_one) if stage_one else None
+        self.session = _session(self.model)
+        self.first = _session(self.stage_one) if self.stage_one else None
+        width = int(self.session.get_inputs()[0].shape[1])
+        self.columns = int(self.first.get_inputs()[0].shape[1]) if self.first else width
+        if width != self.columns + (len(POOLED_NAMES) if self.first else 0):
+            raise ValueError(f"the two tree stages read {self.columns} and {width} columns")
 
     def __getstate__(self) -> dict:  # onnxruntime sessions do not pickle (data-loader workers)
-        return {"model": self.model}
+        return {"model": self.model, "stage_one": self.stage_one}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["model"])
+        self.__init__(state["model"], state["stage_one"])
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
-        """Tree logits ``(...,)`` for ``features`` ``(..., columns or more)``; 0 where no ATG starts."""
+        """Tree logits ``(..., length)`` for the ``(..., length, columns or more)`` features of transcripts.
+
+        Every leading index is one transcript (a 2-D array is one transcript);
+        0 where no ATG starts.
+        """
+        rows_per_transcript = features.shape[-2] if features.ndim >= 2 else 1
         flat = features.reshape(-1, features.shape[-1])
         out = np.zeros(len(flat), dtype=np.float32)
         atg = np.flatnonzero(flat[:, _IS_ATG] > 0)
         if len(atg):
             rows = np.ascontiguousarray(flat[atg, : self.columns], dtype=np.float32)
+            if self.first is not None:
+                first = self.first.run(None, {"features": rows})[0][:, 0]
+                rows = np.concatenate([rows, pooled_scores(first, atg // rows_per_transcript)], axis=1)
             out[atg] = self.session.run(None, {"features": rows})[0][:, 0]
         return out.reshape(features.shape[:-1])
 
