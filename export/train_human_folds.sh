@@ -11,8 +11,8 @@
 # of other positions weighing 2 each (8 passes, about a minute); boosted trees (LightGBM, 600 rounds, two stages: the
 # second also reads the cross-fitted first stage's scores pooled over each transcript's ATGs) are fitted to the same
 # features at the ATGs and blended half-and-half with the head there; the encoder's output head is zeroed, then the
-# Performer trained from scratch on top of the fixed head with Adam 2e-3 (seed 2). Each fold ships the prefitted model or the
-# best trained checkpoint, whichever validated higher on chrY. On 2 CPU cores the Performer has not beaten the
+# Performer trained from scratch on top of the fixed head with Adam 2e-3 (seed 2). Each fold ships the prefitted model
+# or the best trained checkpoint, whichever validated higher on chrY. On 2 CPU cores the Performer has not beaten the
 # prefitted head within 35 minutes, so the default TRAIN_TIME is 8 minutes; give it hours on a GPU.
 # DATA_DIR defaults to ../shared/data/GRCh38p13; TRAIN_TIME (DD:HH:MM:SS) caps each training run.
 # The shipped models were trained on a 2-core CPU, the three folds side by side with one thread each (the model card
