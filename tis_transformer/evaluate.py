@@ -42,14 +42,14 @@ def _checkpoint_scorer(checkpoint: str):
     from .train import load_tis_model
 
     model = load_tis_model(checkpoint)
+    table, trees = model.network.feature_table(), model.network.tree_scorer()
 
     def predict_batch(tokens: list) -> list:
         batch = pad_batch(tokens)
         features = None
         if model.network.config.n_features:
-            features = torch.from_numpy(padded_features(tokens, batch.shape[1], model.network.feature_table(),
-                                                        feature_set_of(model.network.config.n_features),
-                                                        model.network.tree_scorer()))
+            features = torch.from_numpy(padded_features(tokens, batch.shape[1], table,
+                                                        feature_set_of(model.network.config.n_features), trees))
         with torch.no_grad():
             probabilities = model(batch, features).numpy()
         return [probabilities[row, : len(t)] for row, t in enumerate(tokens)]

@@ -190,15 +190,15 @@ class ExportableTIS(nn.Module):
 def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float = 0.0) -> list:
     """TIS probabilities from the stock performer-pytorch modules, one transcript at a time."""
     network.eval()
+    table, trees = network.feature_table(), network.tree_scorer()
     out = []
     with torch.no_grad():
         for t in tokens:
             x = torch.as_tensor(np.asarray(t, dtype=np.int64))[None]
             features = None
             if network.config.n_features:
-                features = orf_features(np.asarray(t), network.feature_table(),
-                                        feature_set_of(network.config.n_features))
-                features = torch.from_numpy(with_tree_column(features, network.tree_scorer()))[None]
+                features = orf_features(np.asarray(t), table, feature_set_of(network.config.n_features))
+                features = torch.from_numpy(with_tree_column(features, trees))[None]
             out.append(torch.sigmoid(network(x, features=features)[0, :, 0] + logit_offset).numpy())
     return out
 
