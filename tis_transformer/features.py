@@ -101,6 +101,8 @@ FEATURE_NAMES = (
 
 # Each set is a prefix of the next: a model declares its set and reads that many leading columns.
 FEATURE_SETS = {"orf-v2": 15, "orf-v3": 37, "orf-v4": len(FEATURE_NAMES)}
+# the column that says whether an ATG starts at a position: the feature head and the trees treat those apart
+IS_ATG_COLUMN = FEATURE_NAMES.index("is_atg")
 
 # two consecutive codons, 64 * 64, plus one code for an incomplete or N-holding hexamer
 HEXAMERS = 64 * 64 + 1

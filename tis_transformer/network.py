@@ -25,10 +25,8 @@ from performer_pytorch.performer_pytorch import (
 )
 from torch import nn
 
-from .features import FEATURE_NAMES, HEXAMERS
+from .features import HEXAMERS, IS_ATG_COLUMN
 from .tokens import NUM_TOKENS, PAD
-
-IS_ATG_COLUMN = FEATURE_NAMES.index("is_atg")
 
 
 @dataclass

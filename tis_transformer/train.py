@@ -17,9 +17,9 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import CSVLogger
 
 from .batch import length_batches
-from .features import FEATURE_NAMES, feature_set_of, fit_hexamer_log_odds, orf_features
+from .features import FEATURE_NAMES, IS_ATG_COLUMN, feature_set_of, fit_hexamer_log_odds, orf_features
 from .metrics import atg_mask, tis_metrics
-from .network import IS_ATG_COLUMN, NetworkConfig, TISNetwork
+from .network import NetworkConfig, TISNetwork
 from .prepare import Dataset, concatenate, load_dataset
 from .tokens import MASK, N, PAD
 from .trees import TreeScorer, fit_trees, fit_two_stage_trees, with_tree_column

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import FEATURE_NAMES
+from .features import IS_ATG_COLUMN
 
 TREE_COLUMN_NAME = "tree_logit"
 POOLED_NAMES = ("stage_one_probability", "transcript_best_probability", "probability_vs_best",
                 "log_atgs_above_0.3", "other_atgs_probability_sum")
-_IS_ATG = FEATURE_NAMES.index("is_atg")
 _ML_OPSET = 3
 _COUNTED_ABOVE = 0.3
 
@@ -267,7 +266,7 @@ class TreeScorer:
         rows_per_transcript = features.shape[-2] if features.ndim >= 2 else 1
         flat = features.reshape(-1, features.shape[-1])
         out = np.zeros(len(flat), dtype=np.float32)
-        atg = np.flatnonzero(flat[:, _IS_ATG] > 0)
+        atg = np.flatnonzero(flat[:, IS_ATG_COLUMN] > 0)
         if len(atg):
             rows = np.ascontiguousarray(flat[atg, : self.columns], dtype=np.float32)
             if self.first is not None:
