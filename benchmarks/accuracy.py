@@ -8,6 +8,10 @@ scored through the lean predictor
 over every nucleotide of every transcript (``tis_transformer.evaluate.score_dataset``):
 ROC AUC and PR AUC (average precision) over all positions and over ATG
 positions, and top-k accuracy with k = the number of annotated TISs.
+The chromosome is one input, as its FASTA given to ``impute`` would be: the
+models compare each start with the same start in the chromosome's other
+transcripts (``tis_transformer.isoforms``). ``--alone`` adds a row scored with
+each transcript alone, as ``impute --alone`` does.
 
 With ``--reference``, ``transcript-transformer`` 1.1.1's pretrained human model
 scores the same transcripts through its CLI (FASTA mode: one transcript per
@@ -68,6 +72,8 @@ def parse_args(argv=None):
     p.add_argument("--orf_baseline", action="store_true",
                    help="also score a rule with no learning: at each ATG that starts a stop-terminated ORF, "
                    "log(1 + ORF codons), plus 3 if it starts the transcript's longest such ORF; 0 elsewhere")
+    p.add_argument("--alone", action="store_true",
+                   help="also score ours with each transcript alone (impute --alone): no isoform context")
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     return p.parse_args(argv)
 
@@ -100,12 +106,13 @@ def seen_note(info: dict, chrom: str) -> str:
     return ""
 
 
-def score_ours(predictor, data) -> dict:
+def score_ours(predictor, data, alone: bool = False) -> dict:
     from tis_transformer.evaluate import score_dataset
 
     tokens = [data.transcript(i)[0] for i in range(len(data))]
     start = time.perf_counter()
-    probabilities = predictor.predict(tokens)
+    # the chromosome is one input, as its FASTA given to impute: its transcripts are each other's isoforms
+    probabilities = predictor.predict(tokens, None if alone else predictor.isoform_index(tokens))
     seconds = time.perf_counter() - start
     result = score_dataset(data, probabilities)
     result.update({"predict_s": seconds, "nt_per_s": data.tokens.size / seconds})
@@ -222,6 +229,9 @@ def main(argv=None) -> int:
             ours = score_ours(predictor, data)
             model_label = predictor.path.name + seen_note(report["models"][predictor.path.name], chrom)
             report["results"].append({"chrom": label, "tool": "tis-transformer", "model": model_label, **ours})
+            if args.alone and predictor.reads_isoforms:
+                report["results"].append({"chrom": label, "tool": "tis-transformer --alone", "model": model_label,
+                                          **score_ours(predictor, data, alone=True)})
             if args.orf_baseline:
                 report["results"].append({"chrom": label, "tool": "longest-ORF rule (no learning)", "model": "-",
                                           **score_orf_rule(data)})

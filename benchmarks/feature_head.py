@@ -2,7 +2,7 @@
 """Ablation of the reading-frame feature sets: the feature head alone, per held-out chromosome.
 
 For each held-out chromosome and each feature set (``orf-v2``: 15 columns,
-``orf-v3``: 37, ``orf-v4``: all 54), a network's feature head is prefitted exactly as
+``orf-v3``: 37, ``orf-v4``: 54, ``orf-v5``: all 55), a network's feature head is prefitted exactly as
 ``tis-transformer train --prefit_feature_head`` does (hexamer table fitted
 on the training files, every ATG and TIS plus a weighted sample of other
 positions) on the training files of the shipped model that held that
@@ -10,13 +10,15 @@ chromosome out (its metadata's ``trained_on``), and the held-out chromosome is s
 with the head alone (no Performer), pooled over every nucleotide like
 ``accuracy.py``. It isolates what the features carry from what the Performer
 adds on top. ``--trees 600`` adds the shipped models' boosted trees, blended
-with the head at ATGs.
+with the head at ATGs; trees that read isoform columns (the default) are scored
+twice: comparing the held-out chromosome's transcripts with each other, and
+each alone.
 
 Needs the ``train`` extra. About a minute per chromosome and set on 2 cores::
 
     python benchmarks/feature_head.py                       # chr13 chr18 chr20, every set
-    python benchmarks/feature_head.py chr20 --sets orf-v4 --json head_chr20.json
-    python benchmarks/feature_head.py --sets orf-v4 --trees 600
+    python benchmarks/feature_head.py chr20 --sets orf-v5 --json head_chr20.json
+    python benchmarks/feature_head.py --sets orf-v5 --trees 600
 """
 
 from __future__ import annotations
@@ -51,9 +53,13 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=8, help="prefit passes (default 8, as shipped)")
     p.add_argument("--units", type=int, default=128, help="feature head width (default 128, as shipped)")
     p.add_argument("--trees", type=int, default=0, metavar="ROUNDS",
-                   help="also fit ROUNDS boosted trees and blend them half-and-half with the head at ATGs "
+                   help="also fit ROUNDS boosted trees and blend them with the head at ATGs "
                         "(600 as shipped; default 0: the head alone)")
     p.add_argument("--tree_stages", type=int, default=2, choices=[1, 2], help="with --trees (default 2, as shipped)")
+    p.add_argument("--tree_blend", type=float, default=0.85, metavar="W",
+                   help="with --trees: the trees' share of the logit at ATGs (default 0.85, as shipped)")
+    p.add_argument("--isoform_trees", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --trees: the trees also read the isoform columns (default on, as shipped)")
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     args = p.parse_args(argv)
@@ -64,24 +70,30 @@ def parse_args(argv=None):
     return args
 
 
-def head_scores(network, data, feature_set: str, logit_offset: float) -> list:
-    """Probabilities of the network's feature head alone at every position of every transcript."""
+def head_scores(network, data, feature_set: str, logit_offset: float, alone: bool = False) -> list:
+    """Probabilities of the network's feature head alone at every position of every transcript.
+
+    Trees that read isoform columns compare the transcripts of ``data`` with each other, unless ``alone``.
+    """
     import torch
 
     from tis_transformer.features import orf_features
-    from tis_transformer.trees import with_tree_column
+    from tis_transformer.trees import score_isoform_index, with_tree_column
 
     table, trees = network.feature_table(), network.tree_scorer()
+    tokens = [data.transcript(i)[0] for i in range(len(data))]
+    isoforms = None if alone else score_isoform_index(tokens, trees, lambda t: orf_features(t, table, feature_set))
     out = []
     with torch.no_grad():
-        for i in range(len(data)):
-            f = torch.from_numpy(with_tree_column(orf_features(data.transcript(i)[0], table, feature_set), trees))
+        for t in tokens:
+            alike = isoforms.columns(t) if isoforms is not None else None
+            f = torch.from_numpy(with_tree_column(orf_features(t, table, feature_set), trees, alike))
             logits = network.feature_logits(f)[:, 0]
             out.append(torch.sigmoid(logits + logit_offset).numpy())
     return out
 
 
-def run_one(chrom: str, feature_set: str, args) -> dict:
+def run_one(chrom: str, feature_set: str, args) -> list[dict]:
     import torch
 
     from tis_transformer.evaluate import score_dataset
@@ -95,19 +107,22 @@ def run_one(chrom: str, feature_set: str, args) -> dict:
     model = TISModel({"dim": 8, "depth": 1, "heads": 2, "dim_head": 4, "local_attn_heads": 1,
                       "local_window_size": 16, "nb_features": 8, "ff_chunks": 1,
                       "n_features": FEATURE_SETS[feature_set], "feature_head": args.units,
-                      "tree_blend": 0.5 if args.trees else 0.0}, pos_weight=10.0)
+                      "tree_blend": args.tree_blend if args.trees else 0.0}, pos_weight=10.0)
     started = time.perf_counter()
     model.take_feature_table(fit_hexamer_log_odds(train.transcript(i) for i in range(len(train))))
     fitted = prefit_feature_head(model, train, args.epochs, seed=args.seed, tree_rounds=args.trees,
-                                 tree_stages=args.tree_stages)
+                                 tree_stages=args.tree_stages, isoform_trees=args.isoform_trees)
     fit_s = time.perf_counter() - started
     model.eval()
-    result = score_dataset(held, head_scores(model.network, held, feature_set, model.logit_offset))
-    trees = f" + {args.trees} trees" + (", two stages" if args.tree_stages == 2 else "") if args.trees else ""
-    result.update({"chromosome": chrom, "feature_set": feature_set + trees,
-                   "fit_s": round(fit_s, 1),
-                   "rows": fitted["rows"], "trained_on": args.trained_on[chrom]})
-    return result
+    trees = (f" + {args.trees} trees" + (", two stages" if args.tree_stages == 2 else "")
+             + (", isoforms" if args.isoform_trees else "")) if args.trees else ""
+    results = []
+    for alone in (False, True) if args.trees and args.isoform_trees else (False,):
+        result = score_dataset(held, head_scores(model.network, held, feature_set, model.logit_offset, alone))
+        result.update({"chromosome": chrom, "feature_set": feature_set + trees + (", scored alone" if alone else ""),
+                       "fit_s": round(fit_s, 1), "rows": fitted["rows"], "trained_on": args.trained_on[chrom]})
+        results.append(result)
+    return results
 
 
 def main(argv=None) -> int:
@@ -120,10 +135,11 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     for chrom in args.chromosomes:
         for feature_set in sets:
-            r = run_one(chrom, feature_set, args)
-            results.append(r)
-            print(f"| {chrom} | {r['feature_set']} | {r['roc_auc']:.5f} | {r['pr_auc']:.4f} | {r['roc_auc_atg']:.4f} "
-                  f"| {r['pr_auc_atg']:.4f} | {r['top_k']:.3f} | {r['fit_s']} |", flush=True)
+            for r in run_one(chrom, feature_set, args):
+                results.append(r)
+                print(f"| {chrom} | {r['feature_set']} | {r['roc_auc']:.5f} | {r['pr_auc']:.4f} "
+                      f"| {r['roc_auc_atg']:.4f} | {r['pr_auc_atg']:.4f} | {r['top_k']:.3f} | {r['fit_s']} |",
+                      flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))
     return 0

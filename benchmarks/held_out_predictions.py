@@ -47,9 +47,11 @@ def main(argv=None) -> int:
             continue
         predictor = Predictor(model, device=args.device)
         started = time.perf_counter()
-        records = read_records(str(bc.chromosome_path(chrom)))
+        source = str(bc.chromosome_path(chrom))
+        # as impute does: the chromosome's transcripts are each other's isoform context
+        isoforms = predictor.isoform_index(lambda: (tokens for _, tokens in read_records(source)))
         write_outputs([(str(args.out / f"{chrom}.npy"), "npy"), (str(args.out / f"{chrom}.sites.tsv"), "tsv")],
-                      predictor.predict_records(records), top_k=1)
+                      predictor.predict_records(read_records(source), isoforms), top_k=1)
         print(f"{chrom}: model {model} -> {args.out / chrom}.npy, {chrom}.sites.tsv "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
     if skipped:

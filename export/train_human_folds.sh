@@ -5,12 +5,13 @@
 #
 #   bash export/train_human_folds.sh [DATA_DIR] [TRAIN_TIME]
 #
-# One stage per fold: reading-frame features orf-v4 (54 columns; their hexamer table fitted on the fold's training
+# One stage per fold: reading-frame features orf-v5 (55 columns; their hexamer table fitted on the fold's training
 # chromosomes) and a feature head (a per-position MLP of the standardized features whose logit adds to the
 # Performer's). The feature head is prefitted alone on every ATG and TIS of the training chromosomes plus a 2% sample
 # of other positions weighing 2 each (8 passes, about a minute); boosted trees (LightGBM, 600 rounds, two stages: the
-# second also reads the cross-fitted first stage's scores pooled over each transcript's ATGs) are fitted to the same
-# features at the ATGs and blended half-and-half with the head there; the encoder's output head is zeroed, then the
+# second also reads the cross-fitted first stage's scores pooled over each transcript's ATGs; both read how each ATG
+# compares with the same start in the other transcripts, --isoform_trees) are fitted to the same features at the ATGs
+# and blended with the head there (0.85 trees); the encoder's output head is zeroed, then the
 # Performer trained from scratch on top of the fixed head with Adam 2e-3 (seed 2). Each fold ships the prefitted model
 # or the best trained checkpoint, whichever validated higher on chrY. On 2 CPU cores the Performer has not beaten the
 # prefitted head within 35 minutes, so the default TRAIN_TIME is 8 minutes; give it hours on a GPU.

@@ -252,3 +252,59 @@ def test_model_with_trees_keeps_them_in_its_metadata(tmp_path, real_transcripts)
     with pytest.raises(InputError, match="its trees are not usable") as error:
         Predictor(str(path), device="cpu")
     assert "\n" not in str(error.value)
+
+
+def test_model_whose_trees_read_isoforms_declares_them_and_keeps_parity(tmp_path, real_transcripts):
+    # trees fitted with isoform columns: the predictor indexes its input and matches PyTorch given the same input
+    import onnx
+
+    from tis_transformer.features import FEATURE_NAMES, orf_features
+    from tis_transformer.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex
+    from tis_transformer.read import InputError
+    from tis_transformer.trees import fit_two_stage_trees
+
+    pytest.importorskip("lightgbm")
+    torch.manual_seed(5)
+    n = len(FEATURE_NAMES)
+    network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
+                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=n,
+                                       feature_head=4, tree_blend=0.5))
+    # a fragment of the 3 kb transcript is its sibling: the same starts, ORFs cut short at its end
+    tokens = list(real_transcripts[:3]) + [real_transcripts[2][: len(real_transcripts[2]) // 2]]
+    index = IsoformIndex.of(tokens)
+    features = [orf_features(t) for t in tokens]
+    alike = [index.columns(t) for t in tokens]
+    rows = np.concatenate([np.concatenate(features), np.concatenate(alike)], axis=1)
+    transcripts = np.concatenate([np.full(len(f), i) for i, f in enumerate(features)])
+    atg = rows[:, FEATURE_NAMES.index("is_atg")] > 0
+    rows, transcripts = rows[atg], transcripts[atg]
+    assert (rows[:, n + ISOFORM_NAMES.index("start_shared")] > 0).sum() > 20
+    # labels the isoform columns decide: starts that another transcript shares
+    labels = (rows[:, n + ISOFORM_NAMES.index("start_shared")] > 0).astype(np.float32)
+    # the second stage also reads the first stage's scores pooled over the other transcripts
+    first, second = fit_two_stage_trees(rows, labels, np.ones_like(labels), transcripts, rounds=30,
+                                        min_rows_in_leaf=5, threads=1,
+                                        stage_one_columns=lambda p: index.set_stage_one(p).stage_one_rows())
+    network.set_trees(second, first)
+    path = tmp_path / "isoforms.onnx"
+    meta = export_onnx(network, path, build_metadata(network, "isoforms"))
+    assert meta["input_features"]["isoform_columns"] == list(ISOFORM_NAMES) + list(STAGE_ONE_NAMES)
+    predictor = Predictor(str(path), device="cpu")
+    assert predictor.reads_isoforms and predictor.trees.isoform_columns == len(ISOFORM_NAMES)
+    assert predictor.trees.stage_one_columns == len(STAGE_ONE_NAMES)
+    assert predictor.isoform_index(tokens).width == len(ISOFORM_NAMES) + len(STAGE_ONE_NAMES)
+    assert check_parity(network, path, tokens, tolerance=1e-4) <= 1e-4
+    together = predictor.predict(tokens, predictor.isoform_index(tokens))
+    alone = predictor.predict(tokens)
+    assert np.abs(together[3] - alone[3]).max() > 1e-3  # the fragment scores differently beside its whole
+    np.testing.assert_allclose(together[1], predictor.predict(tokens[1:2], predictor.isoform_index(tokens))[0],
+                               atol=1e-6)
+    # a model whose declared isoform columns are not the ones this version computes: one line
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "input_features":
+            prop.value = json.dumps({**json.loads(prop.value), "isoform_columns": ["something_else"] * 5})
+    onnx.save(model, str(path))
+    with pytest.raises(InputError, match="isoform columns") as error:
+        Predictor(str(path), device="cpu")
+    assert "\n" not in str(error.value)

@@ -106,7 +106,7 @@ def test_hand_worked_transcript_ends():
     # CpG-rich 5' end, AATAAA 20 nt before the 3' end, ATTAAA 40 nt before it
     sequence = "CGCG" * 5 + "T" * 30 + "ATTAAA" + "C" * 14 + "AATAAA" + "A" * 14
     f = features_of(sequence)
-    ends = slice(FEATURE_SETS["orf-v3"], None)
+    ends = slice(FEATURE_SETS["orf-v3"], FEATURE_SETS["orf-v4"])
     assert np.array_equal(f[:, ends], np.broadcast_to(f[0, ends], f[:, ends].shape))  # one value per transcript
     row = f[0]
     assert row[COLUMN["gc_first_50"]] == pytest.approx(20 / 50)
@@ -174,3 +174,15 @@ def test_features_are_bounded_and_informative_on_real_transcripts(chry):
     print(f"hexamer mean at TIS {at_tis[:, mean].mean():.3f}, other ATGs {other_atg[:, mean].mean():.3f}")
     assert at_tis[:, mean].mean() > other_atg[:, mean].mean() + 0.1
     assert at_tis[:, COLUMN["best_hexamer_atg"]].mean() > 0.5
+
+
+def test_near_cognate_codons_are_one_letter_from_atg():
+    from tis_transformer.features import NEAR_COGNATE_COLUMN
+
+    f = features_of("CTGATGGTGTTGACGAGGAAGATAATCATTCCCTAA")
+    near = np.flatnonzero(f[:, NEAR_COGNATE_COLUMN] > 0).tolist()
+    # CTG 0, GTG 6, TTG 9, ACG 12, AGG 15, AAG 18, ATA 21, ATC 24, ATT 27; ATG (3) is not, nor CCC or TAA
+    assert [0, 6, 9, 12, 15, 18, 21, 24, 27] == [p for p in near if p % 3 == 0]
+    assert f[3, NEAR_COGNATE_COLUMN] == 0 and f[3, COLUMN["is_atg"]] == 1
+    assert not (f[:, NEAR_COGNATE_COLUMN] * f[:, COLUMN["is_atg"]]).any()
+    assert NEAR_COGNATE_COLUMN == FEATURE_SETS["orf-v5"] - 1 == FEATURE_SETS["orf-v4"]

@@ -190,3 +190,77 @@ def test_failed_run_writes_none_of_several_outputs(tmp_path):
     result = run_cli("impute", str(source), "-o", str(tmp_path / "a.tsv"), "-o", str(tmp_path / "b.npy"))
     assert result.returncode != 0 and "invalid nucleotide 'Z'" in result.stderr
     assert sorted(os.listdir(tmp_path)) == ["in.fa"]
+
+
+def _chry_isoform_pair():
+    """Two chrY transcripts sharing the annotated start of the first, whose ORF there reads on longer."""
+    from tis_transformer.isoforms import IsoformIndex, start_orfs
+    from tis_transformer.prepare import read_original
+
+    needs_shared(CHROMOSOMES / "chrY.npy.gz")
+    data = read_original(CHROMOSOMES / "chrY.npy.gz")
+    tokens = [data.transcript(i)[0] for i in range(len(data))]
+    starts = {}
+    for i, t in enumerate(tokens):
+        for position, key, codons in zip(*start_orfs(t)):
+            starts.setdefault(int(key), []).append((i, int(position), int(codons)))
+    for i, t in enumerate(tokens):
+        labels = data.transcript(i)[1]
+        if not labels.any() or len(t) > 3000:
+            continue
+        tis = int(np.flatnonzero(labels)[0])
+        positions, keys, codons = start_orfs(t)
+        at = np.flatnonzero(positions == tis)
+        if not len(at):
+            continue
+        siblings = [s for s in starts[int(keys[at[0]])]
+                    if s[0] != i and s[2] < codons[at[0]] and len(tokens[s[0]]) < 3000]
+        if siblings:
+            return data.ids[i], t, data.ids[siblings[0][0]], tokens[siblings[0][0]], tis
+    pytest.skip("no isoform pair on chrY")
+
+
+def _write_fasta(path, records):
+    from tis_transformer.tokens import decode
+
+    path.write_text("".join(f">{name}\n{decode(t)}\n" for name, t in records))
+    return path
+
+
+def test_isoforms_in_the_input_inform_scores_unless_alone(tmp_path):
+    coding_id, coding, sibling_id, sibling, tis = _chry_isoform_pair()
+    unrelated = ("unrelated", np.tile(np.array([2, 3, 0, 1, 2], dtype=np.uint8), 60))  # CGATC repeats: no ATG
+    pair = _write_fasta(tmp_path / "pair.fa", [(coding_id, coding), (sibling_id, sibling)])
+    alone = _write_fasta(tmp_path / "alone.fa", [(coding_id, coding), unrelated])
+
+    def scores(fasta, *options):
+        out = tmp_path / f"{fasta.stem}{''.join(options)}.npy"
+        assert main(["impute", str(fasta), "-o", str(out), "-q", *options]) == 0
+        return {row[0][1:]: row[2] for row in load_npy(out)}
+
+    with_sibling, without = scores(pair), scores(alone)
+    # the sibling shares the annotated start: the coding transcript's score there moves, and only at ATGs
+    moved = np.abs(with_sibling[coding_id] - without[coding_id])
+    atg = np.zeros(len(coding), dtype=bool)
+    atg[np.flatnonzero((coding[:-2] == 0) & (coding[1:-1] == 1) & (coding[2:] == 3))] = True
+    assert moved[tis] > 1e-4 and not moved[~atg].any()
+    # --alone: a transcript's scores do not depend on the rest of the input
+    np.testing.assert_array_equal(scores(pair, "--alone")[coding_id], scores(alone, "--alone")[coding_id])
+    assert np.abs(scores(pair, "--alone")[coding_id] - with_sibling[coding_id]).max() > 1e-4
+
+
+def test_isoform_index_spans_the_whole_input_not_one_chunk():
+    from tis_transformer.predict import Predictor
+
+    coding_id, coding, sibling_id, sibling, _ = _chry_isoform_pair()
+    predictor = Predictor(device="cpu", threads=1)
+    assert predictor.reads_isoforms
+    records = [(coding_id, coding), ("other", sibling[::-1].copy()), (sibling_id, sibling)]
+    isoforms = predictor.isoform_index([t for _, t in records])
+    with pytest.raises(TypeError, match="reads its input twice"):
+        predictor.isoform_index(t for _, t in records)
+    whole = list(predictor.predict_records(records, isoforms))
+    chunked = list(predictor.predict_records(records, isoforms, chunk_nt=1))  # one record per chunk
+    for (name, _, p), (name2, _, q) in zip(whole, chunked):
+        assert name == name2
+        np.testing.assert_allclose(p, q, atol=1e-6)

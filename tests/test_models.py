@@ -37,6 +37,7 @@ def test_held_out_model_picks_a_model_that_never_saw_the_chromosome():
 
 def test_models_with_input_features_declare_the_set_the_predictor_computes():
     from tis_transformer.features import FEATURE_NAMES, FEATURE_SET, HEXAMERS
+    from tis_transformer.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES
     from tis_transformer.predict import Predictor
     from tis_transformer.trees import TREE_COLUMN_NAME
 
@@ -53,6 +54,9 @@ def test_models_with_input_features_declare_the_set_the_predictor_computes():
             # the shipped models blend their feature head with trees, which the predictor loads from the metadata
             assert trees and predictor.trees is not None and predictor.trees.columns == len(FEATURE_NAMES), name
             assert predictor.trees.first is not None, name  # two stages
+            # which compare each start with the other transcripts of the input, in both stages
+            assert declared["isoform_columns"] == list(ISOFORM_NAMES) + list(STAGE_ONE_NAMES), name
+            assert predictor.reads_isoforms and predictor.trees.stage_one_columns == len(STAGE_ONE_NAMES), name
 
 
 def test_resolve_model_by_name_path_and_error(tmp_path):

@@ -11,6 +11,7 @@ import lightning as L  # noqa: E402
 
 from tis_transformer.__main__ import main  # noqa: E402
 from tis_transformer.features import FEATURE_NAMES, orf_features  # noqa: E402
+from tis_transformer.isoforms import ISOFORM_NAMES  # noqa: E402
 from tis_transformer.metrics import average_precision  # noqa: E402
 from tis_transformer.prepare import load_dataset  # noqa: E402
 from tis_transformer.train import (BatchedTranscripts, MLMModel, TISModel, TranscriptData,  # noqa: E402
@@ -173,7 +174,12 @@ def test_prefit_feature_head_hands_over_a_working_model(small_split):
         shift = model.network.feature_logits(features) - head
         is_atg = features[..., FEATURE_NAMES.index("is_atg")] > 0
         assert is_atg.any() and not shift[is_atg].any()
-        torch.testing.assert_close(shift[~is_atg], torch.full_like(shift[~is_atg], np.log(0.04)))
+        # and where no near-cognate codon starts either, by how rarely translation starts at such codons
+        near = features[..., FEATURE_NAMES.index("is_near_cognate")] > 0
+        non_start = model.network.non_start_logit_shift.item()
+        assert fitted["non_start_logit_shift"] == pytest.approx(non_start) and non_start < -1.0
+        expected = torch.full_like(shift, np.log(0.04)) + non_start * (~near & ~is_atg)[..., None]
+        torch.testing.assert_close(shift[~is_atg], expected[~is_atg])
     after = val_pr_auc(model, small_split / "val.npz")
     print(f"val PR AUC after one step {before:.4f}, with the prefit feature head {after:.4f}")
     assert after > 0.3 and after > 3 * before
@@ -323,6 +329,7 @@ def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, 
     trained = load_tis_model(next(tmp_path.rglob("last.ckpt")))
     assert prefit.network.config.tree_blend == 0.4 and prefit.network.tree_model.numel() > 10_000
     assert prefit.network.tree_stage_one.numel() > 10_000  # two stages by default
+    assert prefit.network.tree_scorer().isoform_columns == len(ISOFORM_NAMES)  # reading isoforms by default
     assert torch.equal(prefit.network.tree_model, trained.network.tree_model)
     assert torch.equal(prefit.network.tree_stage_one, trained.network.tree_stage_one)
     # the checkpoint's trees score ATGs; zeroing their column changes the model's output there and only there
@@ -340,7 +347,8 @@ def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, 
     assert main(["evaluate", str(next(tmp_path.rglob("last.ckpt"))), str(small_split / "test.npz")]) == 0
     assert capsys.readouterr().out.startswith("| data | transcripts |")
     # one stage; a checkpoint saved before trees had two stages (no first-stage buffer) loads as one stage
-    assert main(base + ["--prefit_feature_head", "1", "--trees", "20", "--tree_stages", "1", "--name", "one"]) == 0
+    assert main(base + ["--prefit_feature_head", "1", "--trees", "20", "--tree_stages", "1", "--no-isoform_trees",
+                        "--name", "one"]) == 0
     assert '"tree_stages": 1' in capsys.readouterr().err
     one_stage = next(tmp_path.rglob("one/**/prefit.ckpt"))
     checkpoint = torch.load(one_stage, map_location="cpu", weights_only=False)
@@ -348,6 +356,7 @@ def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, 
     torch.save(checkpoint, tmp_path / "older.ckpt")
     older = load_tis_model(tmp_path / "older.ckpt")
     assert older.network.tree_stage_one.numel() == 0 and older.network.tree_scorer().first is None
+    assert older.network.tree_scorer().isoform_columns == 0
     np.testing.assert_array_equal(older.network.tree_scorer()(features[:, :-1]),
                                   load_tis_model(one_stage).network.tree_scorer()(features[:, :-1]))
     # trees without the feature head they are fitted with: one line, non-zero exit

@@ -7,9 +7,11 @@ lightgbm = pytest.importorskip("lightgbm")
 pytest.importorskip("onnx")
 
 from tis_transformer.features import FEATURE_NAMES, fit_hexamer_log_odds, orf_features, padded_features  # noqa: E402
+from tis_transformer.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex, start_orfs  # noqa: E402
 from tis_transformer.metrics import average_precision  # noqa: E402
 from tis_transformer.trees import (POOLED_NAMES, TreeScorer, _float32_at_most, fit_trees,  # noqa: E402
-                                   fit_two_stage_trees, pooled_scores, trees_to_onnx, with_tree_column)
+                                   fit_two_stage_trees, pooled_scores, score_isoform_index, trees_to_onnx,
+                                   with_tree_column)
 
 from conftest import subset  # noqa: E402
 
@@ -139,3 +141,59 @@ def test_two_stage_trees_pool_each_transcript_apart(chry, chry_atg_rows):
     assert ap > 0.25
     with pytest.raises(ValueError, match="two tree stages read"):
         TreeScorer(first, first)
+
+
+def test_trees_read_isoform_columns_from_the_whole_input(chry, chry_atg_rows):
+    (x, y, transcript), _, table = chry_atg_rows
+    first_300 = [chry.transcript(i)[0] for i in range(300)]
+    index = IsoformIndex.of(first_300)
+    alike = np.concatenate([index.columns(t) for t in first_300])
+    is_atg = np.concatenate([orf_features(t, table)[:, IS_ATG] > 0 for t in first_300])
+    rows = np.concatenate([x, alike[is_atg]], axis=1)
+    assert (alike[is_atg, 4] > 0).mean() > 0.3  # chrY's isoforms share many starts
+    first, second = fit_two_stage_trees(rows, y, np.where(y > 0, 10.0, 1.0), transcript, rounds=30,
+                                        min_rows_in_leaf=20, threads=1)
+    scorer = TreeScorer(second, first, feature_columns=x.shape[1])
+    assert scorer.columns == x.shape[1] and scorer.isoform_columns == len(ISOFORM_NAMES)
+    tokens = first_300[:40]
+    length = max(map(len, tokens))
+    features = padded_features(tokens, length, table)
+    with_index = padded_features(tokens, length, table, trees=scorer, isoforms=index)[..., -1]
+    alone = padded_features(tokens, length, table, trees=scorer)[..., -1]
+    # the column is the trees on the features and the index's columns; without an index, on zeros
+    padded_alike = np.zeros(features.shape[:2] + (len(ISOFORM_NAMES),), dtype=np.float32)
+    for row, t in enumerate(tokens):
+        padded_alike[row, : len(t)] = index.columns(t)
+    np.testing.assert_array_equal(with_index, scorer(features, padded_alike))
+    np.testing.assert_array_equal(alone, scorer(features, np.zeros_like(padded_alike)))
+    assert np.any(with_index != alone)
+    np.testing.assert_array_equal(with_tree_column(orf_features(tokens[3], table), scorer, index.columns(tokens[3])),
+                                  padded_features(tokens[3:4], len(tokens[3]), table, trees=scorer, isoforms=index)[0])
+    # pickled for data-loader workers, the scorer still knows which columns are the features
+    assert pickle.loads(pickle.dumps(scorer)).isoform_columns == len(ISOFORM_NAMES)
+    with pytest.raises(ValueError, match="do not fit"):
+        TreeScorer(second, first, feature_columns=x.shape[1] - 2)
+
+
+def test_second_stage_reads_first_stage_scores_of_other_transcripts(chry, chry_atg_rows):
+    (x, y, transcript), _, table = chry_atg_rows
+    tokens = [chry.transcript(i)[0] for i in range(300)]
+    index = IsoformIndex.of(tokens)
+    rows = np.concatenate([x, np.concatenate([index.columns(t)[start_orfs(t)[0]] for t in tokens])], axis=1)
+    first, second = fit_two_stage_trees(rows, y, np.where(y > 0, 10.0, 1.0), transcript, rounds=30,
+                                        min_rows_in_leaf=20, threads=1,
+                                        stage_one_columns=lambda p: index.set_stage_one(p).stage_one_rows())
+    scorer = TreeScorer(second, first, feature_columns=x.shape[1])
+    assert scorer.isoform_names == list(ISOFORM_NAMES) + list(STAGE_ONE_NAMES)
+    scored = score_isoform_index(tokens, scorer, lambda t: orf_features(t, table))
+    assert scored.width == len(scorer.isoform_names)
+    # the index's first-stage scores are the scorer's own, start by start
+    expected = np.concatenate([scorer.stage_one_logits(orf_features(t, table), scored.columns(t)) for t in tokens])
+    probabilities = 1 / (1 + np.exp(-expected.astype(np.float64)))
+    np.testing.assert_allclose(IsoformIndex.of(tokens).set_stage_one(probabilities).stage_one_rows(),
+                               scored.stage_one_rows(), rtol=1e-6)
+    f = orf_features(tokens[5], table)
+    assert np.any(scorer(f, scored.columns(tokens[5])) != scorer(f))  # alone differs
+    with pytest.raises(ValueError, match="has none"):
+        scorer(f, IsoformIndex.of(tokens).columns(tokens[5]))  # an index without first-stage scores
+    assert score_isoform_index(tokens, None, lambda t: orf_features(t, table)) is None

@@ -34,6 +34,10 @@ def _impute_parser(sub) -> None:
     sites.add_argument("--threshold", type=float, default=None,
                        help="report sites with probability >= THRESHOLD (default 0.5)")
     sites.add_argument("--top_k", type=int, default=None, help="report the K best sites per transcript")
+    p.add_argument("--alone", action="store_true",
+                   help="score each transcript as if it were the only one in the input. By default the "
+                   "shipped models compare each start codon with the same start in the input's other "
+                   "transcripts (isoforms of a gene), which helps most on whole transcriptomes")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto: CUDA when onnxruntime-gpu sees a GPU, else CPU (default auto)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")

@@ -30,31 +30,37 @@ def _onnx_scorer(model: str, device: str, threads: int):
 
     predictor = Predictor(model, device=device, threads=threads)
     log.info("model %s on %s", predictor.path.name, predictor.device.upper())
-    return predictor.predict
+    # a data file is one input: its transcripts are each other's isoform context, as in a FASTA given to impute
+    return lambda tokens: predictor.predict(tokens, predictor.isoform_index(tokens))
 
 
 def _checkpoint_scorer(checkpoint: str):
     import torch
 
     from .batch import batched_predictions
-    from .features import feature_set_of, padded_features
+    from .features import feature_set_of, orf_features, padded_features
     from .network import pad_batch
     from .train import load_tis_model
+    from .trees import score_isoform_index
 
     model = load_tis_model(checkpoint)
     table, trees = model.network.feature_table(), model.network.tree_scorer()
+    feature_set = feature_set_of(model.network.config.n_features) if model.network.config.n_features else None
 
-    def predict_batch(tokens: list) -> list:
+    def predict_batch(tokens: list, isoforms) -> list:
         batch = pad_batch(tokens)
         features = None
         if model.network.config.n_features:
-            features = torch.from_numpy(padded_features(tokens, batch.shape[1], table,
-                                                        feature_set_of(model.network.config.n_features), trees))
+            features = torch.from_numpy(padded_features(tokens, batch.shape[1], table, feature_set, trees, isoforms))
         with torch.no_grad():
             probabilities = model(batch, features).numpy()
         return [probabilities[row, : len(t)] for row, t in enumerate(tokens)]
 
-    return lambda tokens: batched_predictions(tokens, predict_batch, 16_384, 256)
+    def predict(tokens: list) -> list:
+        isoforms = score_isoform_index(tokens, trees, lambda t: orf_features(t, table, feature_set))
+        return batched_predictions(tokens, lambda batch: predict_batch(batch, isoforms), 16_384, 256)
+
+    return predict
 
 
 def markdown_table(results: dict) -> str:

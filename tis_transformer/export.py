@@ -27,7 +27,7 @@ from . import __version__
 from .features import FEATURE_NAMES, feature_set_of, orf_features
 from .network import TISNetwork, sinusoid
 from .tokens import NUCLEOTIDES, PAD
-from .trees import TREE_COLUMN_NAME, with_tree_column
+from .trees import TREE_COLUMN_NAME, score_isoform_index, with_tree_column
 
 log = logging.getLogger("tis_transformer")
 
@@ -188,9 +188,14 @@ class ExportableTIS(nn.Module):
 
 
 def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float = 0.0) -> list:
-    """TIS probabilities from the stock performer-pytorch modules, one transcript at a time."""
+    """TIS probabilities from the stock performer-pytorch modules, one transcript at a time.
+
+    Trees that read isoform columns compare the transcripts of ``tokens`` with each other.
+    """
     network.eval()
     table, trees = network.feature_table(), network.tree_scorer()
+    isoforms = score_isoform_index([np.asarray(t) for t in tokens], trees,
+                                   lambda t: orf_features(t, table, feature_set_of(network.config.n_features)))
     out = []
     with torch.no_grad():
         for t in tokens:
@@ -198,7 +203,8 @@ def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float =
             features = None
             if network.config.n_features:
                 features = orf_features(np.asarray(t), table, feature_set_of(network.config.n_features))
-                features = torch.from_numpy(with_tree_column(features, trees))[None]
+                alike = isoforms.columns(np.asarray(t)) if isoforms is not None else None
+                features = torch.from_numpy(with_tree_column(features, trees, alike))[None]
             out.append(torch.sigmoid(network(x, features=features)[0, :, 0] + logit_offset).numpy())
     return out
 
@@ -305,15 +311,16 @@ def check_parity(network: TISNetwork, model_path: str | Path, tokens: list, tole
 
     expected = stock_probabilities(network, tokens, logit_offset)
     predictor = Predictor(str(model_path), device="cpu")
+    isoforms = predictor.isoform_index(tokens)  # the transcripts are each other's isoform context, as above
     worst = 0.0
     for t, p in zip(tokens, expected):
-        worst = max(worst, float(np.abs(predictor.predict_batch([t])[0] - p).max()))
-    for got, p in zip(predictor.predict_batch(tokens), expected):
+        worst = max(worst, float(np.abs(predictor.predict_batch([t], isoforms)[0] - p).max()))
+    for got, p in zip(predictor.predict_batch(tokens, isoforms), expected):
         worst = max(worst, float(np.abs(got - p).max()))
     if predictor.layered is not None:
         predictor.layered.piece = 1024  # several pieces even for short transcripts
         for t, p in zip(tokens, expected):
-            worst = max(worst, float(np.abs(predictor.layered.predict(t) - p).max()))
+            worst = max(worst, float(np.abs(predictor.layered.predict(t, isoforms) - p).max()))
     if worst > tolerance:
         raise AssertionError(f"ONNX and PyTorch differ by {worst:.3g} (> {tolerance})")
     return worst
@@ -334,6 +341,8 @@ def _input_features(network: TISNetwork) -> dict:
         declared["trees"] = base64.b64encode(zlib.compress(trees, 9)).decode("ascii")
         if stage_one:
             declared["trees_stage_one"] = base64.b64encode(zlib.compress(stage_one, 9)).decode("ascii")
+        if network.tree_scorer().isoform_columns:
+            declared["isoform_columns"] = network.tree_scorer().isoform_names
     return declared
 
 

@@ -38,7 +38,7 @@ from .tokens import A, C, G, T, encode
 __all__ = ["FEATURE_SET", "FEATURE_SETS", "FEATURE_NAMES", "HEXAMERS", "LOG_SCALE", "feature_set_of",
            "fit_hexamer_log_odds", "orf_features", "padded_features"]
 
-FEATURE_SET = "orf-v4"
+FEATURE_SET = "orf-v5"
 
 FEATURE_NAMES = (
     "is_atg",
@@ -97,18 +97,25 @@ FEATURE_NAMES = (
     "other_pas_10_to_40_from_3prime",
     "a_last_30",
     "t_last_30",
+    # orf-v5
+    "is_near_cognate",
 )
 
 # Each set is a prefix of the next: a model declares its set and reads that many leading columns.
-FEATURE_SETS = {"orf-v2": 15, "orf-v3": 37, "orf-v4": len(FEATURE_NAMES)}
+FEATURE_SETS = {"orf-v2": 15, "orf-v3": 37, "orf-v4": 54, "orf-v5": len(FEATURE_NAMES)}
 # the column that says whether an ATG starts at a position: the feature head and the trees treat those apart
 IS_ATG_COLUMN = FEATURE_NAMES.index("is_atg")
+# codons one letter from ATG, where translation also starts now and then (Ensembl 102's non-ATG TISs on our
+# chromosomes are all CTG but one TTG): a network's non-start shift lowers every other non-ATG position
+NEAR_COGNATE_COLUMN = FEATURE_NAMES.index("is_near_cognate")
 
 # two consecutive codons, 64 * 64, plus one code for an incomplete or N-holding hexamer
 HEXAMERS = 64 * 64 + 1
 _UNKNOWN_HEXAMER = HEXAMERS - 1
 
 _ATG = 16 * 0 + 4 * 1 + 3
+_NEAR_COGNATE = [code for code in range(64) if sum(a != b for a, b in zip(
+    (code // 16, code // 4 % 4, code % 4), (0, 1, 3))) == 1]
 # log1p(codons) / LOG_SCALE is about 1 for a 1,100-codon ORF
 LOG_SCALE = 7.0
 _POSITION_SCALE = 10.0
@@ -264,8 +271,10 @@ def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
     v2, v3 = FEATURE_SETS["orf-v2"], FEATURE_SETS["orf-v3"]
     if columns > v2:
         out[:, v2:v3] = _coding_context(tokens, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
+    v4 = FEATURE_SETS["orf-v4"]
     if columns > v3:
-        out[:, v3:] = _transcript_ends(np.asarray(tokens), hexamers)
+        out[:, v3:v4] = _transcript_ends(np.asarray(tokens), hexamers)
+    out[:, NEAR_COGNATE_COLUMN] = np.isin(codes, _NEAR_COGNATE)
     return out[:, :columns]
 
 
@@ -387,15 +396,22 @@ def _transcript_ends(tokens: np.ndarray, hexamers: np.ndarray) -> np.ndarray:
 
 
 def padded_features(tokens: list, length: int, hexamer_log_odds: np.ndarray | None = None,
-                    feature_set: str = FEATURE_SET, trees=None) -> np.ndarray:
+                    feature_set: str = FEATURE_SET, trees=None, isoforms=None) -> np.ndarray:
     """Features of several transcripts in one ``(batch, length, columns)`` array, zero past each end.
 
-    ``trees`` (a ``tis_transformer.trees.TreeScorer``) appends their logit as a last column.
+    ``trees`` (a ``tis_transformer.trees.TreeScorer``) appends their logit as a last column; trees that read
+    isoform columns take them from ``isoforms`` (a ``tis_transformer.isoforms.IsoformIndex`` of the whole input),
+    or score each transcript as if alone when it is None.
     """
     columns = FEATURE_SETS[feature_set]
     out = np.zeros((len(tokens), length, columns + (trees is not None)), dtype=np.float32)
     for row, t in enumerate(tokens):
         out[row, : len(t), :columns] = orf_features(t, hexamer_log_odds, feature_set)
     if trees is not None:
-        out[..., columns] = trees(out[..., :columns])
+        alike = None
+        if trees.isoform_columns and isoforms is not None:
+            alike = np.zeros((len(tokens), length, isoforms.width), dtype=np.float32)
+            for row, t in enumerate(tokens):
+                alike[row, : len(t)] = isoforms.columns(t)
+        out[..., columns] = trees(out[..., :columns], alike)
     return out

@@ -78,8 +78,15 @@ def run(args) -> int:
     predictor = Predictor(args.model, device=args.device, threads=args.threads,
                           max_tokens=args.max_tokens)
     log.info("model %s on %s", predictor.path.name, predictor.device.upper())
+    isoforms = None
+    if predictor.reads_isoforms and not args.alone:
+        # passes over the input before predicting: each start is compared with the same start elsewhere
+        isoforms = predictor.isoform_index(lambda: (tokens for _, tokens in (records if literal
+                                                                             else read_records(args.input))))
+        log.info("compared %d starts of %d distinct transcripts across the input (--alone skips this)", len(isoforms),
+                 isoforms.transcripts)
     progress = Progress(enabled=not args.quiet and not literal)
-    results = progress.track(predictor.predict_records(records))
+    results = progress.track(predictor.predict_records(records, isoforms))
     write_outputs(targets, results, threshold=args.threshold, top_k=args.top_k)
     for path, fmt in targets:
         if path is not None:

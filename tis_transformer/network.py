@@ -25,7 +25,7 @@ from performer_pytorch.performer_pytorch import (
 )
 from torch import nn
 
-from .features import HEXAMERS, IS_ATG_COLUMN
+from .features import HEXAMERS, IS_ATG_COLUMN, NEAR_COGNATE_COLUMN
 from .tokens import NUM_TOKENS, PAD
 
 
@@ -188,6 +188,9 @@ class TISNetwork(nn.Module):
             # added to the head's logit where no ATG starts: prefitting sets it to undo the weight it gave those
             # positions' sample (see train.prefit_feature_head)
             self.register_buffer("non_atg_logit_shift", torch.zeros(()))
+            # added again where neither an ATG nor a near-cognate codon starts (features orf-v5 on): prefitting
+            # sets it from how rarely translation starts at those in the training data
+            self.register_buffer("non_start_logit_shift", torch.zeros(()))
         if c.tree_blend:
             if not c.feature_head:
                 raise ValueError("tree_blend needs a feature head (feature_head > 0)")
@@ -224,7 +227,7 @@ class TISNetwork(nn.Module):
         if self._tree_scorer is None or self._tree_scorer[0] != (model, stage_one):
             from .trees import TreeScorer
 
-            self._tree_scorer = ((model, stage_one), TreeScorer(model, stage_one))
+            self._tree_scorer = ((model, stage_one), TreeScorer(model, stage_one, self.config.n_features))
         return self._tree_scorer[1]
 
     def fix_projections(self) -> None:
@@ -284,7 +287,11 @@ class TISNetwork(nn.Module):
         is_atg = features[..., IS_ATG_COLUMN:IS_ATG_COLUMN + 1]
         if self.config.tree_blend:
             head = head + is_atg * self.config.tree_blend * (features[..., n:n + 1] - head)
-        return head + self.non_atg_logit_shift * (1.0 - is_atg)
+        head = head + self.non_atg_logit_shift * (1.0 - is_atg)
+        if n > NEAR_COGNATE_COLUMN:
+            near = features[..., NEAR_COGNATE_COLUMN:NEAR_COGNATE_COLUMN + 1]
+            head = head + self.non_start_logit_shift * (1.0 - is_atg - near)
+        return head
 
 
 def count_parameters(network: nn.Module) -> int:

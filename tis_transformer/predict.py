@@ -13,10 +13,11 @@ import numpy as np
 
 from .batch import batched_predictions
 from .features import FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_features, padded_features
+from .isoforms import IsoformIndex
 from .models import resolve_model
 from .read import InputError
 from .tokens import PAD
-from .trees import TREE_COLUMN_NAME, TreeScorer, with_tree_column
+from .trees import TREE_COLUMN_NAME, TreeScorer, score_isoform_index, with_tree_column
 
 log = logging.getLogger("tis_transformer")
 
@@ -111,44 +112,73 @@ class Predictor:
         if "trees" in declared:
             try:
                 self.trees = TreeScorer(*(zlib.decompress(base64.b64decode(declared[key], validate=True))
-                                          if key in declared else b"" for key in ("trees", "trees_stage_one")))
+                                          if key in declared else b"" for key in ("trees", "trees_stage_one")),
+                                        feature_columns=columns)
             except Exception as error:  # bad base64 or zlib data, or a model onnxruntime cannot load
                 message = str(error).splitlines()[0] if str(error) else type(error).__name__
                 raise InputError(f"{self.path}: its trees are not usable ({message})") from None
+            alike = self.trees.isoform_names
+            if declared.get("isoform_columns", []) != alike:
+                raise InputError(f"{self.path}: its trees read isoform columns "
+                                 f"{declared.get('isoform_columns', [])}, this version computes {alike}")
 
-    def predict_batch(self, tokens: list[np.ndarray]) -> list[np.ndarray]:
-        """Probabilities for transcripts run together in one padded batch."""
+    @property
+    def reads_isoforms(self) -> bool:
+        """Whether the model compares each transcript's starts with the other transcripts of its input."""
+        return self.trees is not None and self.trees.isoform_columns > 0
+
+    def isoform_index(self, transcripts) -> IsoformIndex | None:
+        """The index of an input's transcripts to pass to ``predict``, or None when the model reads none.
+
+        ``transcripts``: the input's token arrays, as a sequence or as a
+        function returning a new iterator over them (the input is read twice:
+        once for its starts, once for the first-stage scores of its trees).
+        """
+        return score_isoform_index(transcripts, self.trees,
+                                   lambda t: orf_features(t, self.hexamer_log_odds, self.feature_set))
+
+    def predict_batch(self, tokens: list[np.ndarray], isoforms: IsoformIndex | None = None) -> list[np.ndarray]:
+        """Probabilities for transcripts run together in one padded batch (``isoforms``: see ``predict``)."""
         length = max(len(t) for t in tokens)
         batch = np.full((len(tokens), length), PAD, dtype=np.int64)
         for row, t in enumerate(tokens):
             batch[row, : len(t)] = t
         feeds = {"tokens": batch}
         if self.uses_features:
-            feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds, self.feature_set, self.trees)
+            feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds, self.feature_set, self.trees,
+                                                isoforms)
         probabilities = self.session.run(None, feeds)[0]
         return [probabilities[row, : len(t)].astype(np.float32) for row, t in enumerate(tokens)]
 
-    def predict(self, tokens: list[np.ndarray]) -> list[np.ndarray]:
-        """Probabilities for every transcript, batched by length; input order kept."""
+    def predict(self, tokens: list[np.ndarray], isoforms: IsoformIndex | None = None) -> list[np.ndarray]:
+        """Probabilities for every transcript, batched by length; input order kept.
+
+        ``isoforms`` (``isoform_index`` of the whole input, which may hold
+        more than ``tokens``) lets a model that reads isoform columns compare
+        each start with the same start in the input's other transcripts;
+        None scores each transcript as if it were alone.
+        """
         out: list = [None] * len(tokens)
         lengths = np.array([len(t) for t in tokens])
         short = np.arange(len(tokens))
         if self.layered is not None:
             for index in np.flatnonzero(lengths > LONG_TRANSCRIPT):
-                out[index] = self.layered.predict(tokens[index])
+                out[index] = self.layered.predict(tokens[index], isoforms)
             short = np.flatnonzero(lengths <= LONG_TRANSCRIPT)
-        batched = batched_predictions([tokens[i] for i in short], self.predict_batch, self.max_tokens, MAX_PER_BATCH)
+        batched = batched_predictions([tokens[i] for i in short], lambda batch: self.predict_batch(batch, isoforms),
+                                      self.max_tokens, MAX_PER_BATCH)
         for index, probabilities in zip(short, batched):
             out[index] = probabilities
         return out
 
-    def predict_records(self, records: Iterable[tuple[str, np.ndarray]],
+    def predict_records(self, records: Iterable[tuple[str, np.ndarray]], isoforms: IsoformIndex | None = None,
                         chunk_nt: int = 1_000_000) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """Stream ``(id, tokens, probabilities)`` for a stream of ``(id, tokens)``.
 
         Records are gathered into chunks of about ``chunk_nt`` nucleotides so
         that each chunk can be sorted into length buckets; output keeps input
-        order.
+        order.  ``isoforms`` is the ``isoform_index`` of all the records (see
+        ``predict``), built beforehand because the stream is read once.
         """
         chunk: list = []
         size = 0
@@ -156,13 +186,13 @@ class Predictor:
             chunk.append(record)
             size += len(record[1])
             if size >= chunk_nt:
-                yield from self._run_chunk(chunk)
+                yield from self._run_chunk(chunk, isoforms)
                 chunk, size = [], 0
         if chunk:
-            yield from self._run_chunk(chunk)
+            yield from self._run_chunk(chunk, isoforms)
 
-    def _run_chunk(self, chunk: list) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        probabilities = self.predict([tokens for _, tokens in chunk])
+    def _run_chunk(self, chunk: list, isoforms: IsoformIndex | None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        probabilities = self.predict([tokens for _, tokens in chunk], isoforms)
         for (name, tokens), p in zip(chunk, probabilities):
             yield name, tokens, p
 
@@ -209,8 +239,8 @@ class _LayeredRunner:
         return cls(summary, step, json.loads(metadata["architecture"]), hexamer_log_odds=hexamer_log_odds,
                    feature_set=feature_set, trees=trees)
 
-    def predict(self, tokens: np.ndarray) -> np.ndarray:
-        """Probabilities for one transcript."""
+    def predict(self, tokens: np.ndarray, isoforms: IsoformIndex | None = None) -> np.ndarray:
+        """Probabilities for one transcript (``isoforms``: see ``Predictor.predict``)."""
         w, n = self.window, len(tokens)
         padded = -(-n // w) * w
         # arrays in halo coordinates: index i holds position i - w
@@ -220,7 +250,10 @@ class _LayeredRunner:
         valid[w:w + n] = 1.0
         halo_features = None
         if self.uses_features:
-            features = with_tree_column(orf_features(tokens, self.hexamer_log_odds, self.feature_set), self.trees)
+            reads = isoforms is not None and self.trees is not None and self.trees.isoform_columns
+            alike = isoforms.columns(tokens) if reads else None
+            features = with_tree_column(orf_features(tokens, self.hexamer_log_odds, self.feature_set), self.trees,
+                                        alike)
             halo_features = np.zeros((padded + 2 * w, features.shape[1]), dtype=np.float32)
             halo_features[w:w + n] = features
         x1 = np.zeros((padded + 2 * w, self.dim), dtype=np.float32)

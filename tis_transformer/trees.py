@@ -14,6 +14,14 @@ other ATGs of the same transcript (``pooled_scores``): whether the transcript
 holds a better start, or none that looks coding at all.  The first stage is
 cross-fitted: the second learns from first-stage scores of transcripts that
 stage did not see, as it will meet them in new data.
+
+Trees may also read, after the features, the ``ISOFORM_NAMES`` columns of
+``tis_transformer.isoforms``: how each ATG's ORF compares with the same start
+in the input's other transcripts; a second stage then also reads the
+``STAGE_ONE_NAMES`` columns, first-stage scores of the other transcripts
+(``score_isoform_index`` computes them over a whole input).  Callers hand
+those columns in; a transcript scored without them is scored as if alone in
+its input.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .features import IS_ATG_COLUMN
+from .isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex
 
 TREE_COLUMN_NAME = "tree_logit"
 POOLED_NAMES = ("stage_one_probability", "transcript_best_probability", "probability_vs_best",
@@ -78,7 +87,7 @@ def fit_trees(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, rou
 
 def fit_two_stage_trees(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, transcripts: np.ndarray,
                         rounds: int, folds: int = 3, logit_offset: float = 0.0, seed: int = 0, threads: int = 0,
-                        **options) -> tuple[bytes, bytes]:
+                        stage_one_columns=None, **options) -> tuple[bytes, bytes]:
     """Fit cross-fitted first-stage trees, then second-stage trees on the features and pooled first-stage scores.
 
     The rows' transcripts are cut into ``folds`` contiguous blocks (isoforms
@@ -99,6 +108,10 @@ def fit_two_stage_trees(features: np.ndarray, labels: np.ndarray, weights: np.nd
     logit_offset : float
         Added to first-stage logits before they are pooled as probabilities
         (``-log(pos_weight)`` undoes the weight of the TIS rows).
+    stage_one_columns : callable, optional
+        Maps the rows' first-stage probabilities to more columns for the
+        second stage (``IsoformIndex.set_stage_one``, then its
+        ``stage_one_rows``: the scores pooled over other transcripts).
     seed, threads, **options
         As for ``fit_trees``.
 
@@ -119,7 +132,10 @@ def fit_two_stage_trees(features: np.ndarray, labels: np.ndarray, weights: np.nd
                            **settings)
         out_of_fold[held] = booster.predict(features[held], raw_score=True)
         dumps.append(booster.dump_model())
-    stacked = np.concatenate([features, pooled_scores(out_of_fold + logit_offset, transcripts)], axis=1)
+    parts = [features, pooled_scores(out_of_fold + logit_offset, transcripts)]
+    if stage_one_columns is not None:
+        parts.append(stage_one_columns(1.0 / (1.0 + np.exp(-(out_of_fold + logit_offset)))))
+    stacked = np.concatenate(parts, axis=1)
     second = _booster(stacked, labels, weights, rounds, seed=seed, threads=threads, **settings)
     first = trees_to_onnx(dumps, features.shape[1], scale=1.0 / folds, base=logit_offset)
     return first, trees_to_onnx([second.dump_model()], stacked.shape[1])
@@ -239,45 +255,115 @@ class TreeScorer:
         The trees, or the second stage of two.
     stage_one : bytes, optional
         The first stage of two.
+    feature_columns : int, optional
+        Reading-frame feature columns the trees read; any further columns of
+        their (first-stage) input are the ``ISOFORM_NAMES`` ones.  None: the
+        trees read reading-frame features only.
     """
 
-    def __init__(self, model: bytes, stage_one: bytes | None = None):
+    def __init__(self, model: bytes, stage_one: bytes | None = None, feature_columns: int | None = None):
         self.model = bytes(model)
         self.stage_one = bytes(stage_one) if stage_one else None
         self.session = _session(self.model)
         self.first = _session(self.stage_one) if self.stage_one else None
         width = int(self.session.get_inputs()[0].shape[1])
-        self.columns = int(self.first.get_inputs()[0].shape[1]) if self.first else width
-        if width != self.columns + (len(POOLED_NAMES) if self.first else 0):
-            raise ValueError(f"the two tree stages read {self.columns} and {width} columns")
+        first_width = int(self.first.get_inputs()[0].shape[1]) if self.first else width
+        self.columns = first_width if feature_columns is None else int(feature_columns)
+        self.isoform_columns = first_width - self.columns
+        # second-stage columns past the first stage's and the pooled ones: first-stage scores of other transcripts
+        self.stage_one_columns = width - first_width - len(POOLED_NAMES) if self.first else 0
+        if self.stage_one_columns not in (0, len(STAGE_ONE_NAMES) if self.isoform_columns else 0):
+            raise ValueError(f"the two tree stages read {first_width} and {width} columns")
+        if self.isoform_columns not in (0, len(ISOFORM_NAMES)):
+            raise ValueError(f"trees reading {first_width} columns do not fit {self.columns} features")
+
+    @property
+    def isoform_names(self) -> list:
+        """Names of the isoform columns the trees read, in order (empty when they read none)."""
+        if not self.isoform_columns:
+            return []
+        return list(ISOFORM_NAMES) + (list(STAGE_ONE_NAMES) if self.stage_one_columns else [])
 
     def __getstate__(self) -> dict:  # onnxruntime sessions do not pickle (data-loader workers)
-        return {"model": self.model, "stage_one": self.stage_one}
+        return {"model": self.model, "stage_one": self.stage_one, "feature_columns": self.columns}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["model"], state["stage_one"])
+        self.__init__(state["model"], state["stage_one"], state["feature_columns"])
 
-    def __call__(self, features: np.ndarray) -> np.ndarray:
+    def _first_rows(self, flat: np.ndarray, atg: np.ndarray, alike: np.ndarray | None) -> np.ndarray:
+        rows = np.ascontiguousarray(flat[atg, : self.columns], dtype=np.float32)
+        if not self.isoform_columns:
+            return rows
+        if alike is None:  # scored alone
+            return np.concatenate([rows, np.zeros((len(atg), self.isoform_columns), dtype=np.float32)], axis=1)
+        return np.concatenate([rows, alike[atg, : self.isoform_columns].astype(np.float32)], axis=1)
+
+    def stage_one_logits(self, features: np.ndarray, isoform_columns: np.ndarray | None = None) -> np.ndarray:
+        """First-stage logits at the ATGs of one transcript's ``(length, columns)`` features, in position order."""
+        atg = np.flatnonzero(features[:, IS_ATG_COLUMN] > 0)
+        if self.first is None or not len(atg):
+            return np.zeros(len(atg), dtype=np.float32)
+        return self.first.run(None, {"features": self._first_rows(features, atg, isoform_columns)})[0][:, 0]
+
+    def __call__(self, features: np.ndarray, isoform_columns: np.ndarray | None = None) -> np.ndarray:
         """Tree logits ``(..., length)`` for the ``(..., length, columns or more)`` features of transcripts.
 
         Every leading index is one transcript (a 2-D array is one transcript);
-        0 where no ATG starts.
+        0 where no ATG starts.  ``isoform_columns`` (``(..., length, width)``,
+        from ``IsoformIndex.columns``) are read by trees fitted with them;
+        None scores each transcript as if alone in its input (zeros).
         """
         rows_per_transcript = features.shape[-2] if features.ndim >= 2 else 1
         flat = features.reshape(-1, features.shape[-1])
+        alike = None if isoform_columns is None else isoform_columns.reshape(len(flat), -1)
+        if alike is not None and self.isoform_columns and alike.shape[1] < len(self.isoform_names):
+            raise ValueError("these trees read first-stage scores of the other transcripts: "
+                             "the isoform index has none (score_isoform_index)")
         out = np.zeros(len(flat), dtype=np.float32)
         atg = np.flatnonzero(flat[:, IS_ATG_COLUMN] > 0)
         if len(atg):
-            rows = np.ascontiguousarray(flat[atg, : self.columns], dtype=np.float32)
+            rows = self._first_rows(flat, atg, alike)
             if self.first is not None:
                 first = self.first.run(None, {"features": rows})[0][:, 0]
-                rows = np.concatenate([rows, pooled_scores(first, atg // rows_per_transcript)], axis=1)
+                parts = [rows, pooled_scores(first, atg // rows_per_transcript)]
+                if self.stage_one_columns:
+                    parts.append(np.zeros((len(atg), self.stage_one_columns), dtype=np.float32) if alike is None
+                                 else alike[atg, self.isoform_columns:].astype(np.float32))
+                rows = np.concatenate(parts, axis=1)
             out[atg] = self.session.run(None, {"features": rows})[0][:, 0]
         return out.reshape(features.shape[:-1])
 
 
-def with_tree_column(features: np.ndarray, scorer: TreeScorer | None) -> np.ndarray:
+def score_isoform_index(transcripts, scorer: TreeScorer | None, features_of) -> IsoformIndex | None:
+    """The isoform index of an input for ``scorer``'s trees, with first-stage scores when they read them.
+
+    Parameters
+    ----------
+    transcripts : sequence or callable
+        The input's token arrays: a sequence, or a function returning a new
+        iterator over them (read twice when first-stage scores are needed).
+    scorer : TreeScorer, optional
+        The trees; None, or trees reading no isoform columns, give None.
+    features_of : callable
+        Reading-frame features of one transcript (``orf_features`` with the
+        model's hexamer table and feature set).
+    """
+    if scorer is None or not scorer.isoform_columns:
+        return None
+    if not callable(transcripts) and iter(transcripts) is transcripts:
+        raise TypeError("the isoform index reads its input twice: give a sequence, or a function returning an "
+                        "iterator, not a one-pass iterator")
+    again = transcripts if callable(transcripts) else (lambda: iter(transcripts))
+    index = IsoformIndex.of(again())
+    if scorer.stage_one_columns:
+        logits = [scorer.stage_one_logits(features_of(t), index.columns(t)) for t in again()]
+        index.set_stage_one(1.0 / (1.0 + np.exp(-np.concatenate(logits + [np.zeros(0)]).astype(np.float64))))
+    return index
+
+
+def with_tree_column(features: np.ndarray, scorer: TreeScorer | None,
+                     isoform_columns: np.ndarray | None = None) -> np.ndarray:
     """``features`` with the trees' logit appended as a last column (unchanged when ``scorer`` is None)."""
     if scorer is None:
         return features
-    return np.concatenate([features, scorer(features)[..., None]], axis=-1)
+    return np.concatenate([features, scorer(features, isoform_columns)[..., None]], axis=-1)
