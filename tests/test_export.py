@@ -121,7 +121,7 @@ def test_long_transcripts_take_the_layered_path(exported, real_transcripts, monk
     predictor = Predictor(str(path), device="cpu")
     calls = []
     run = predictor.layered.predict
-    monkeypatch.setattr(predictor.layered, "predict", lambda t: calls.append(len(t)) or run(t))
+    monkeypatch.setattr(predictor.layered, "predict", lambda t, isoforms=None: calls.append(len(t)) or run(t, isoforms))
     out = predictor.predict(real_transcripts)
     assert calls == [49_287]
     assert [len(p) for p in out] == [len(t) for t in real_transcripts]

@@ -194,7 +194,7 @@ def test_failed_run_writes_none_of_several_outputs(tmp_path):
 
 def _chry_isoform_pair():
     """Two chrY transcripts sharing the annotated start of the first, whose ORF there reads on longer."""
-    from tis_transformer.isoforms import IsoformIndex, start_orfs
+    from tis_transformer.isoforms import start_orfs
     from tis_transformer.prepare import read_original
 
     needs_shared(CHROMOSOMES / "chrY.npy.gz")

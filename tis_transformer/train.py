@@ -551,15 +551,15 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         at_atg = (tree_rows, y.numpy()[atg], w.numpy()[atg])
         if tree_stages == 2:
             row_transcripts = np.concatenate(transcripts)[atg]
-            pooled = None
-            if isoforms is not None:
+            def pooled_elsewhere(probabilities: np.ndarray) -> np.ndarray:
                 # the ATG rows are the index's starts, in the same order; a transcript taken as alone has none
-                def pooled(probabilities: np.ndarray) -> np.ndarray:
-                    columns = isoforms.set_stage_one(probabilities).stage_one_rows()
-                    return columns * ~alone[row_transcripts][:, None]
+                columns = isoforms.set_stage_one(probabilities).stage_one_rows()
+                return columns * ~alone[row_transcripts][:, None]
+
             stage_one, trees = fit_two_stage_trees(*at_atg, row_transcripts, tree_rounds,
                                                    logit_offset=model.logit_offset, seed=seed,
-                                                   threads=torch.get_num_threads(), stage_one_columns=pooled)
+                                                   threads=torch.get_num_threads(),
+                                                   stage_one_columns=None if isoforms is None else pooled_elsewhere)
         elif tree_stages == 1:
             stage_one, trees = b"", fit_trees(*at_atg, tree_rounds, seed=seed, threads=torch.get_num_threads())
         else:
