@@ -205,6 +205,17 @@ def test_model_of_an_earlier_feature_set_still_predicts(tmp_path, real_transcrip
     assert check_parity(network, path, real_transcripts[:3], tolerance=1e-4) <= 1e-4
 
 
+def _network_blending_trees(seed: int) -> TISNetwork:
+    """A tiny network with a feature head, blending trees half-and-half (none fitted yet)."""
+    from tis_transformer.features import FEATURE_NAMES
+
+    pytest.importorskip("lightgbm")
+    torch.manual_seed(seed)
+    return TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1, local_window_size=16,
+                                    nb_features=8, ff_chunks=1, n_features=len(FEATURE_NAMES), feature_head=4,
+                                    tree_blend=0.5))
+
+
 def test_model_with_trees_keeps_them_in_its_metadata(tmp_path, real_transcripts):
     # the trees travel inside the ONNX model; the predictor scores ATGs with them, whole, batched and in pieces
     import onnx
@@ -213,12 +224,7 @@ def test_model_with_trees_keeps_them_in_its_metadata(tmp_path, real_transcripts)
     from tis_transformer.read import InputError
     from tis_transformer.trees import fit_trees, fit_two_stage_trees
 
-    pytest.importorskip("lightgbm")
-    torch.manual_seed(4)
-    n = len(FEATURE_NAMES)
-    network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
-                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=n,
-                                       feature_head=4, tree_blend=0.5))
+    network = _network_blending_trees(4)
     path = tmp_path / "trees.onnx"
     with pytest.raises(ValueError, match="has none fitted"):
         build_metadata(network, "trees")
@@ -263,12 +269,8 @@ def test_model_whose_trees_read_isoforms_declares_them_and_keeps_parity(tmp_path
     from tis_transformer.read import InputError
     from tis_transformer.trees import fit_two_stage_trees
 
-    pytest.importorskip("lightgbm")
-    torch.manual_seed(5)
+    network = _network_blending_trees(5)
     n = len(FEATURE_NAMES)
-    network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
-                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=n,
-                                       feature_head=4, tree_blend=0.5))
     # a fragment of the 3 kb transcript is its sibling: the same starts, ORFs cut short at its end
     tokens = list(real_transcripts[:3]) + [real_transcripts[2][: len(real_transcripts[2]) // 2]]
     index = IsoformIndex.of(tokens)

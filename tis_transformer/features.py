@@ -20,7 +20,9 @@ polyadenylation signal 10-40 nt before the 3' end is a cleavage site, so the
 transcript is more likely complete than a fragment of a gene, which Ensembl
 rarely gives a CDS.  On held-out chromosomes these lift the PR AUC of a model
 of the features alone from about 0.72 (``orf-v2``) to 0.78-0.84 (``orf-v4``;
-README.md, model card).
+README.md, model card).  The ``orf-v5`` set adds whether a near-cognate codon
+(one letter from ATG) starts at each position, so that a network can rank the
+positions where no start codon lies below those (``non_start_logit_shift``).
 A Performer can learn these from the tokens alone, but only with far more
 training than a CPU gives; computed here in numpy they cost milliseconds per
 transcript and are shared, unchanged, by training and the lean predictor.
