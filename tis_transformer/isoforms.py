@@ -29,6 +29,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+# codon codes and the ORF-length scale of the reading-frame features, so that the columns read alike
+from .features import _ATG, LOG_SCALE
+from .orfs import _STOP, _codon_codes
+
 __all__ = ["ISOFORM_NAMES", "KEY_NT", "STAGE_ONE_NAMES", "IsoformIndex", "sequence_hash", "start_orfs"]
 
 ISOFORM_NAMES = ("log_other_starts_alike", "longest_alike_orf_vs_own", "own_orf_vs_shortest_alike",
@@ -38,13 +42,9 @@ STAGE_ONE_NAMES = ("best_alike_elsewhere", "transcript_best_vs_siblings", "log_m
 # nucleotides from the A of an ATG that make its start "the same" in two transcripts: 10 codons. Held-out ATG
 # PR AUC of trees with these columns (chr13, one stage): 15 nt 0.832, 21 nt 0.830, 30 nt 0.832, 45 nt 0.826
 KEY_NT = 30
-# the ORF-length scale of the reading-frame features (features.LOG_SCALE), so the columns read alike
-_LOG_SCALE = 7.0
 _CODONS_CEILING = 2**32 - 1
 # a start shared by more transcripts than this is a repeat (e.g. in an Alu): it makes no siblings
 _MAX_LINKED = 32
-_ATG_CODE = 0 * 16 + 1 * 4 + 3
-_STOP_CODES = (1 * 16 + 0 * 4 + 0, 1 * 16 + 0 * 4 + 3, 1 * 16 + 3 * 4 + 0)  # TAA, TAG, TGA
 # multipliers of a polynomial hash mod 2**64 over the key's tokens (+1, so that a short key differs from a padded one)
 _HASH_POWERS = np.array([pow(0x9E3779B97F4A7C15, KEY_NT - 1 - k, 2**64) for k in range(KEY_NT)], dtype=np.uint64)
 
@@ -70,10 +70,9 @@ def start_orfs(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if n < 3:
         empty = np.zeros(0, dtype=np.int64)
         return empty, np.zeros(0, dtype=np.uint64), empty
-    known = (t[:-2] < 4) & (t[1:-1] < 4) & (t[2:] < 4)
-    codes = np.where(known, t[:-2] * 16 + t[1:-1] * 4 + t[2:], -1)
-    positions = np.flatnonzero(codes == _ATG_CODE)
-    stops = np.flatnonzero(np.isin(codes, _STOP_CODES))
+    codes = _codon_codes(t)
+    positions = np.flatnonzero(codes == _ATG)
+    stops = np.flatnonzero(_STOP[codes])
     codons = np.empty(len(positions), dtype=np.int64)
     for frame in range(3):
         at = positions % 3 == frame
@@ -100,9 +99,12 @@ class IsoformIndex:
     """
 
     def __init__(self, keys: np.ndarray, codons: np.ndarray, transcripts: np.ndarray, hashes: np.ndarray):
-        self.atg_keys, self.atg_transcripts = keys, transcripts.astype(np.int64)
+        self.atg_transcripts = transcripts.astype(np.int64)
         order = np.lexsort((-codons, keys))
         self.unique, self.first, counts = np.unique(keys[order], return_index=True, return_counts=True)
+        self.ends = self.first + counts
+        # each indexed start's key slot, in the order ``of`` read them
+        self.atg_slots = np.searchsorted(self.unique, keys)
         # one ascending number per start, by key slot then longest ORF first, ranked within a slot by searchsorted
         slots = np.repeat(np.arange(len(self.unique), dtype=np.int64), counts)
         self.ranked = (slots << 32) + (_CODONS_CEILING - codons[order])
@@ -142,9 +144,9 @@ class IsoformIndex:
     def set_stage_one(self, probabilities: np.ndarray) -> "IsoformIndex":
         """Keep first-stage probabilities of every start, in the order ``of`` read them; returns the index."""
         p = np.asarray(probabilities, dtype=np.float64)
-        if len(p) != len(self.atg_keys):
-            raise ValueError(f"{len(p)} first-stage scores for {len(self.atg_keys)} indexed starts")
-        slot = np.searchsorted(self.unique, self.atg_keys)
+        if len(p) != len(self.atg_slots):
+            raise ValueError(f"{len(p)} first-stage scores for {len(self.atg_slots)} indexed starts")
+        slot = self.atg_slots
         best_at_key = _top_two(slot, p, self.atg_transcripts, len(self.unique))
         transcript_best = np.zeros(self.transcripts)
         np.maximum.at(transcript_best, self.atg_transcripts, p)
@@ -164,7 +166,7 @@ class IsoformIndex:
 
     def stage_one_rows(self) -> np.ndarray:
         """The ``STAGE_ONE_NAMES`` columns of every indexed start, in the order ``of`` read them."""
-        return self._stage_one_columns(np.searchsorted(self.unique, self.atg_keys), self.atg_transcripts)
+        return self._stage_one_columns(self.atg_slots, self.atg_transcripts)
 
     def _stage_one_columns(self, slot: np.ndarray, transcript: np.ndarray) -> np.ndarray:
         best, best_owner, second = (part[slot] for part in self.stage_one["key"])
@@ -206,14 +208,14 @@ class IsoformIndex:
                 transcript = np.full(int(found.sum()), self.ordinal[at])
                 out[positions[found], len(ISOFORM_NAMES):] = self._stage_one_columns(slot[found], transcript)
         positions, codons, slot = positions[found], codons[found], slot[found]
-        first = self.first[slot]
-        count = np.append(self.first, len(self.ranked))[slot + 1] - first
-        longest, shortest = self._codons(first), self._codons(first + count - 1)
+        first, end = self.first[slot], self.ends[slot]
+        count = end - first
+        longest, shortest = self._codons(first), self._codons(end - 1)
         longer = np.searchsorted(self.ranked, (slot.astype(np.int64) << 32) + (_CODONS_CEILING - codons)) - first
         own = np.log1p(codons)
         out[positions, 0] = np.log1p(count - 1)
-        out[positions, 1] = (np.log1p(longest) - own) / _LOG_SCALE
-        out[positions, 2] = (own - np.log1p(shortest)) / _LOG_SCALE
+        out[positions, 1] = (np.log1p(longest) - own) / LOG_SCALE
+        out[positions, 2] = (own - np.log1p(shortest)) / LOG_SCALE
         out[positions, 3] = np.log1p(longer)
         out[positions, 4] = count > 1
         return out
