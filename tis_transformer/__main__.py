@@ -25,7 +25,8 @@ def _impute_parser(sub) -> None:
                    help="ONNX model file or shipped model name (default: the shipped human model)")
     p.add_argument("-o", "--output", action="append", metavar="[FORMAT:]PATH",
                    help="output file; the format follows its suffix (.npy, .tsv, .gff3, .bed) or a "
-                   "FORMAT: prefix (npy, tsv, gff3, bed, positions). Repeat for several outputs of one "
+                   "FORMAT: prefix (npy, tsv, gff3, bed, positions, multiqc: MultiQC custom content, "
+                   "also chosen by a name ending _mqc.tsv). Repeat for several outputs of one "
                    "run. Default: INPUT stem + .npy for files, the site table on stdout for a sequence")
     p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed", "positions"],
                    help="output format when one output is given (positions: every nucleotide's "
@@ -44,6 +45,12 @@ def _impute_parser(sub) -> None:
     p.add_argument("--max_tokens", type=int, default=None,
                    help="padded nucleotides per batch (default: chosen for the device)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log lines")
+    p.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report: the run, "
+                   "distributions, and tracks of the best transcripts")
+    p.add_argument("--report_top", type=int, default=20, metavar="N",
+                   help="draw the N best-scoring transcripts in the report (default 20)")
+    p.add_argument("--plot", action="append", default=[], metavar="ID",
+                   help="also draw this transcript in the report (repeatable)")
 
 
 def _evaluate_parser(sub) -> None:

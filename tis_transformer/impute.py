@@ -13,6 +13,7 @@ import numpy as np
 
 from .predict import Predictor
 from .read import InputError, read_records
+from .report import open_report, run_description
 from .write import FORMATS, format_from_path, write_outputs
 
 log = logging.getLogger("tis_transformer")
@@ -87,7 +88,12 @@ def run(args) -> int:
                  isoforms.transcripts)
     progress = Progress(enabled=not args.quiet and not literal)
     results = progress.track(predictor.predict_records(records, isoforms))
+    report = open_report(args) if getattr(args, "report", None) else None
+    if report is not None:
+        results = report.watch(results)
     write_outputs(targets, results, threshold=args.threshold, top_k=args.top_k)
+    if report is not None:
+        report.write(args.report, run_description(args, predictor, isoforms, progress))
     for path, fmt in targets:
         if path is not None:
             log.info("%d transcripts, %d nt -> %s (%s)", progress.records, progress.nucleotides, path, fmt)

@@ -24,7 +24,9 @@ from .read import InputError
 
 __all__ = ["FORMATS", "OutputError", "format_from_path", "write_outputs", "write_results"]
 
-FORMATS = ("npy", "tsv", "gff3", "bed", "positions")
+FORMATS = ("npy", "tsv", "gff3", "bed", "positions", "multiqc")
+# MultiQC finds its custom content by these endings.
+_MULTIQC_ENDINGS = ("_mqc.tsv", "_mqc.txt")
 POSITION_COLUMNS = ("transcript_id", "position", "nucleotide", "probability")
 _ALIASES = {"gff": "gff3", "tab": "tsv", "txt": "tsv"}
 _SUFFIXES = {
@@ -54,8 +56,9 @@ def format_from_path(path: str | None, fmt: str | None) -> str:
     path : str or None
         The output file; ``None`` means standard output.
     fmt : str or None
-        An explicit format (``npy``, ``tsv``, ``gff3``, ``bed``, ``positions``; ``gff``,
-        ``tab`` and ``txt`` are accepted as aliases). It wins over the suffix.
+        An explicit format (``npy``, ``tsv``, ``gff3``, ``bed``, ``positions``,
+        ``multiqc``; ``gff``, ``tab`` and ``txt`` are accepted as aliases). It
+        wins over the suffix; a name ending ``_mqc.tsv`` means ``multiqc``.
 
     Returns
     -------
@@ -74,6 +77,8 @@ def format_from_path(path: str | None, fmt: str | None) -> str:
             raise OutputError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
     elif path is None:
         chosen = "tsv"
+    elif path.lower().endswith(_MULTIQC_ENDINGS):
+        chosen = "multiqc"
     else:
         suffix = Path(path).suffix.lower()
         if suffix not in _SUFFIXES:
@@ -142,7 +147,7 @@ def write_outputs(
         for path, fmt in chosen:
             handle = sys.stdout if path is None else stack.enter_context(
                 _atomic_output(Path(path), binary=fmt == "npy"))
-            sinks.append(_Sink(handle, fmt, threshold, top_k))
+            sinks.append(_Sink(handle, fmt, threshold, top_k, path))
         for sink in sinks:
             sink.start()
         for result in results:
@@ -156,9 +161,15 @@ def write_outputs(
 class _Sink:
     """One output being written: a header, a part per transcript, a footer."""
 
-    def __init__(self, handle: IO, fmt: str, threshold: float | None, top_k: int | None):
+    def __init__(self, handle: IO, fmt: str, threshold: float | None, top_k: int | None,
+                 path: str | None = None):
         self.handle, self.fmt, self.threshold, self.top_k = handle, fmt, threshold, top_k
+        self.path = path
         self.rows: list = []
+        if fmt == "multiqc":
+            from .report import Summary
+
+            self.summary = Summary(threshold, top_k)
 
     def start(self) -> None:
         if self.fmt == "tsv":
@@ -172,6 +183,8 @@ class _Sink:
         if self.fmt == "npy":
             self.rows.append((f">{transcript_id}", np.asarray(tokens, dtype=np.int64),
                               np.asarray(probs, dtype=np.float32)))
+        elif self.fmt == "multiqc":
+            self.summary.add(transcript_id, tokens, probs)
         elif self.fmt == "positions":
             self.handle.write(_positions_block(transcript_id, tokens, probs))
         else:
@@ -183,6 +196,10 @@ class _Sink:
     def finish(self) -> None:
         if self.fmt == "npy":
             _write_npy(self.handle, self.rows)
+        elif self.fmt == "multiqc":
+            from .report import multiqc_sample, multiqc_table
+
+            self.handle.write(multiqc_table(self.summary.counts(), multiqc_sample(self.path)))
 
 
 def _positions_block(transcript_id: str, tokens: np.ndarray, probs: np.ndarray) -> str:
