@@ -33,7 +33,7 @@ import numpy as np
 
 from . import __version__
 from .orfs import DEFAULT_THRESHOLD, Site, find_orf, site_table
-from .report_svg import Box, bar_chart, track
+from .report_svg import LEGEND, PAGE_HEAD, SORTER, Box, bar_chart, track
 
 __all__ = ["Report", "Summary", "multiqc_sample", "multiqc_table", "npy_annotations", "orf_class"]
 
@@ -305,11 +305,12 @@ class Report:
         summary = self.summary
         drawn = self.drawn()
         rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in run.items())
-        counts = "".join(f"<tr><th>{escape(k.replace('_', ' '))}</th><td>{v:,}</td></tr>"
-                         if isinstance(v, int) else f"<tr><th>{escape(k.replace('_', ' '))}</th><td>{v:g}</td></tr>"
+        counts = "".join(f"<tr><th>{escape(k.replace('_', ' ').replace(' ge ', ' ≥ '))}</th>"
+                         f"<td>{v:,}</td></tr>" if isinstance(v, int) else
+                         f"<tr><th>{escape(k.replace('_', ' '))}</th><td>{v:g}</td></tr>"
                          for k, v in summary.counts().items())
         links = " ".join(f'<a href="#t{i}">{escape(item[0])}</a>' for i, item in enumerate(drawn))
-        parts = [_HEAD, "<h1>TIS Transformer report</h1>",
+        parts = [PAGE_HEAD, "<h1>TIS Transformer report</h1>",
                  f'<section id="run"><h2>Run</h2><table class="kv">{rows}</table>'
                  f'<h3>Counts</h3><table class="kv">{counts}</table></section>',
                  '<section id="distributions"><h2>Distributions</h2><div class="figs">',
@@ -318,12 +319,12 @@ class Report:
                  f'<section id="transcripts"><h2>Transcripts ({len(drawn)})</h2>',
                  f"<p>The {min(self.top, summary.transcripts)} best-scoring transcripts"
                  f"{' and those named with --plot' if self.wanted else ''}: {links}</p>",
-                 _LEGEND]
+                 LEGEND]
         for index, (name, tokens, probabilities, sites) in enumerate(drawn):
             parts.append(self._transcript(index, name, tokens, probabilities, sites))
         parts.append("</section>")
         parts.append(self._table(drawn))
-        parts.append(_SORTER + "</body></html>\n")
+        parts.append(SORTER + "</body></html>\n")
         return "\n".join(parts)
 
     def _transcript(self, index: int, name: str, tokens, probabilities, sites: list[Site]) -> str:
@@ -392,45 +393,3 @@ def run_description(args, predictor, isoforms, progress) -> dict[str, str]:
             "device": predictor.device.upper(), "mode": mode, "input": str(args.input),
             "outputs": ", ".join(args.output or []) or "default", "sites reported": sites,
             "input size": f"{progress.records:,} transcripts, {progress.nucleotides:,} nt"}
-
-
-_HEAD = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>TIS Transformer report</title>
-<style>
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:1.5em auto;
-max-width:1100px;padding:0 1em;color:#222;line-height:1.4}
-h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-h3{margin:.6em 0 .1em;font-size:1.05em}
-table.kv th{text-align:left;font-weight:600;padding:1px 1.2em 1px 0}table.kv td{font-variant-numeric:tabular-nums}
-.figs{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;border:1px solid #eee;padding:4px}
-svg{max-width:100%;height:auto;font-size:11px}svg .t{font-size:13px;font-weight:600}svg .s{font-size:10px;fill:#444}
-.tx{margin:1em 0 1.4em}.tx svg{width:100%}.facts{margin:0;color:#555;font-size:.9em}
-.legend span{margin-right:1.2em;font-size:.9em}.sw{display:inline-block;width:14px;height:10px;margin-right:4px}
-table.sites{border-collapse:collapse;font-size:.85em}table.sites td,table.sites th{border-bottom:1px solid #e4e4e4;
-padding:2px 6px;text-align:left}table.sites th{background:#f3f3f3;cursor:pointer}
-table.sites td:nth-child(n+2):nth-child(-n+6){text-align:right;font-variant-numeric:tabular-nums}
-</style></head><body>"""
-
-_LEGEND = ('<p class="legend"><span><i class="sw" style="background:#1f5fa8;height:2px"></i>TIS probability '
-           '(log scale, floor 1e-6)</span><span><i class="sw" style="background:#d2551e;border-radius:5px"></i>'
-           'reported site</span><span><i class="sw" style="background:#222;width:2px"></i>ATG</span>'
-           '<span><i class="sw" style="background:#999;width:2px"></i>near-cognate (CTG, GTG, TTG, ...)</span>'
-           '<span><i class="sw" style="background:#4a86c5"></i>reported ORF, in its frame</span>'
-           '<span><i class="sw" style="border:2px solid #2a9d3a"></i>annotated CDS</span></p>')
-
-# Sorting is a convenience: the table reads the same without script.
-_SORTER = """<script>
-document.querySelectorAll("table.sortable th").forEach(function (th, col) {
-  th.addEventListener("click", function () {
-    var body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
-    var dir = th.dataset.dir === "asc" ? -1 : 1; th.dataset.dir = dir === 1 ? "asc" : "desc";
-    rows.sort(function (a, b) {
-      var x = a.cells[col].textContent, y = b.cells[col].textContent, p = parseFloat(x), q = parseFloat(y);
-      return dir * (isNaN(p) || isNaN(q) ? x.localeCompare(y) : p - q);
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-  });
-});
-</script>"""

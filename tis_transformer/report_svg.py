@@ -14,7 +14,7 @@ from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["Box", "bar_chart", "track"]
+__all__ = ["LEGEND", "PAGE_HEAD", "SORTER", "Box", "bar_chart", "track"]
 
 # Probabilities below this are drawn at the bottom of the log axis: the model
 # gives most nucleotides values far smaller, which would only stretch the axis.
@@ -215,7 +215,51 @@ def track(tokens: np.ndarray, probabilities: np.ndarray, boxes: Iterable[Box],
     axis_y = lanes_y + 3 * lane + 14
     for fraction in np.linspace(0, 1, 6):
         position = max(1, int(round(fraction * length)))
-        parts.append(f'<text x="{_f(_LEFT + fraction * _PLOT)}" y="{axis_y}" text-anchor="middle" '
+        anchor = "start" if fraction == 0 else "end" if fraction == 1 else "middle"
+        parts.append(f'<text x="{_f(_LEFT + fraction * _PLOT)}" y="{axis_y}" text-anchor="{anchor}" '
                      f'class="s">{position:,}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+PAGE_HEAD = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>TIS Transformer report</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:1.5em auto;
+max-width:1100px;padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+h3{margin:.6em 0 .1em;font-size:1.05em}
+table.kv th{text-align:left;font-weight:600;padding:1px 1.2em 1px 0}table.kv td{font-variant-numeric:tabular-nums}
+.figs{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;border:1px solid #eee;padding:4px}
+svg{max-width:100%;height:auto;font-size:11px}svg .t{font-size:13px;font-weight:600}svg .s{font-size:10px;fill:#444}
+.tx{margin:1em 0 1.4em}.tx svg{width:100%}.facts{margin:0;color:#555;font-size:.9em}
+.legend span{margin-right:1.2em;font-size:.9em}.sw{display:inline-block;width:14px;height:10px;margin-right:4px}
+table.sites{border-collapse:collapse;font-size:.85em}table.sites td,table.sites th{border-bottom:1px solid #e4e4e4;
+padding:2px 6px;text-align:left}table.sites th{background:#f3f3f3;cursor:pointer}
+table.sites td:nth-child(n+2):nth-child(-n+6){text-align:right;font-variant-numeric:tabular-nums}
+</style></head><body>"""
+
+LEGEND = ('<p class="legend"><span><i class="sw" style="background:#1f5fa8;height:2px"></i>TIS probability '
+           '(log scale, floor 1e-6)</span><span><i class="sw" style="background:#d2551e;border-radius:5px"></i>'
+           'reported site</span><span><i class="sw" style="background:#222;width:2px"></i>ATG</span>'
+           '<span><i class="sw" style="background:#999;width:2px"></i>near-cognate (CTG, GTG, TTG, ...)</span>'
+           '<span><i class="sw" style="background:#4a86c5"></i>reported ORF, in its frame</span>'
+           '<span><i class="sw" style="border:2px solid #2a9d3a"></i>annotated CDS</span></p>')
+
+# The page around the figures: style, legend and the one inline script.
+# Sorting is a convenience: the table reads the same without script.
+SORTER = """<script>
+document.querySelectorAll("table.sortable th").forEach(function (th, col) {
+  th.addEventListener("click", function () {
+    var body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
+    var dir = th.dataset.dir === "asc" ? -1 : 1; th.dataset.dir = dir === 1 ? "asc" : "desc";
+    rows.sort(function (a, b) {
+      var x = a.cells[col].textContent, y = b.cells[col].textContent, p = parseFloat(x), q = parseFloat(y);
+      return dir * (isNaN(p) || isNaN(q) ? x.localeCompare(y) : p - q);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});
+</script>"""
