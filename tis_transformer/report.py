@@ -246,6 +246,7 @@ class Report:
                  top_k: int | None = None, annotated: Mapping[str, Annotation] | None = None,
                  classify: Callable[[Site, Annotation | None], str] | None = None):
         self.top, self.wanted = max(int(top), 0), list(dict.fromkeys(plot))
+        self._wanted = set(self.wanted)
         self.summary = Summary(threshold, top_k, annotated, classify)
         self._heap: list = []  # (best, -order, item): the lowest score, then the latest, leaves first
         self._named: dict[str, tuple] = {}
@@ -261,12 +262,17 @@ class Report:
     def add(self, transcript_id: str, tokens: np.ndarray, probabilities: np.ndarray) -> None:
         """Take note of one transcript's predictions."""
         best, sites = self.summary.add(transcript_id, tokens, probabilities)
-        entry = (best, -next(self._order), (transcript_id, np.asarray(tokens), np.asarray(probabilities), sites))
-        if transcript_id in self.wanted:
+        key = (best, -next(self._order))
+        top = bool(self.top) and (len(self._heap) < self.top or key > self._heap[0][:2])
+        if not top and transcript_id not in self._wanted:
+            return
+        # copies: the predictor's arrays may be views into a whole batch
+        entry = (*key, (transcript_id, np.array(tokens), np.array(probabilities), sites))
+        if transcript_id in self._wanted:
             self._named[transcript_id] = entry
-        if self.top and len(self._heap) < self.top:
+        if top and len(self._heap) < self.top:
             heapq.heappush(self._heap, entry)
-        elif self.top and entry[:2] > self._heap[0][:2]:
+        elif top:
             heapq.heapreplace(self._heap, entry)
 
     def missing(self) -> list[str]:
@@ -333,8 +339,9 @@ class Report:
                      f"{s.start_codon} p={s.probability:.3g} {s.orf_length_aa} aa") for s in sites[:TABLE_ROWS]]
         if cds:
             boxes.append(Box(cds[0], cds[1], f"annotated CDS {cds[0]}-{cds[1]}", annotated=True))
-        best = int(np.nanargmax(probabilities)) + 1 if len(probabilities) else 0
-        facts = [f"{len(tokens):,} nt", f"best {float(np.nanmax(probabilities)):.4g} at {best}",
+        clean = np.nan_to_num(probabilities, nan=0.0)
+        best = int(np.argmax(clean)) + 1 if clean.size else 0
+        facts = [f"{len(tokens):,} nt", f"best {float(clean.max(initial=0.0)):.4g} at {best}",
                  f"{len(sites)} site{'s' if len(sites) != 1 else ''} reported"
                  + (f" (first {len(sites)})" if len(sites) >= SITES_PER_TRANSCRIPT else "")]
         if cds:
@@ -389,7 +396,10 @@ def run_description(args, predictor, isoforms, progress) -> dict[str, str]:
         sites = f"the {args.top_k} best per transcript (--top_k)"
     else:
         sites = f"probability ≥ {args.threshold if args.threshold is not None else DEFAULT_THRESHOLD:g}"
+    source = str(args.input)
+    if not Path(source).exists():
+        source = f"a sequence on the command line ({progress.nucleotides:,} nt)"
     return {"model": f"{predictor.path.name} ({predictor.metadata.get('name', predictor.path.stem)})",
-            "device": predictor.device.upper(), "mode": mode, "input": str(args.input),
+            "device": predictor.device.upper(), "mode": mode, "input": source,
             "outputs": ", ".join(args.output or []) or "default", "sites reported": sites,
             "input size": f"{progress.records:,} transcripts, {progress.nucleotides:,} nt"}
