@@ -49,6 +49,12 @@ CUTOFFS = (0.01, 0.1, 0.5, 0.9)
 _SCORE_BINS = np.linspace(0.0, 1.0, 11)
 _LENGTH_BINS = (0, 10, 30, 100, 300, 1000, 3000)
 Annotation = tuple[int, int]
+_CODON_ORDER = ("ATG", "CTG", "GTG", "TTG", "ACG", "AGG", "AAG", "ATC", "ATT", "ATA")
+# How the report names the counts; the MultiQC file keeps the keys.
+_LABELS = {"sites_reported": "sites reported", "transcripts_with_site": "transcripts with a reported site",
+           "fraction_with_site": "fraction with a reported site",
+           "transcripts_best_ge_half": "transcripts with best score ≥ 0.5",
+           "annotated_cds": "transcripts with an annotated CDS"}
 
 
 def orf_class(site: Site, cds: Annotation | None) -> str:
@@ -132,7 +138,7 @@ class Summary:
         self.threshold, self.top_k = threshold, top_k
         self.annotated = annotated or {}
         self.classify = classify or orf_class
-        self.transcripts = self.nucleotides = self.sites = self.with_site = 0
+        self.transcripts = self.nucleotides = self.sites = self.with_site = self.capped = 0
         self.best_scores = np.zeros(len(_SCORE_BINS) - 1, dtype=np.int64)
         self.above = Counter()
         self.codons: Counter = Counter()
@@ -159,6 +165,7 @@ class Summary:
         self.with_site += count > 0
         limit = min(self.top_k or SITES_PER_TRANSCRIPT, SITES_PER_TRANSCRIPT)
         sites = site_table(transcript_id, tokens, probabilities, threshold=threshold, top_k=limit)
+        self.capped += count > len(sites)
         cds = self.annotated.get(transcript_id)
         for site in sites:
             self.codons[site.start_codon if site.start_codon in _CODON_ORDER else "other"] += 1
@@ -171,7 +178,7 @@ class Summary:
         counts = {"transcripts": self.transcripts, "nucleotides": self.nucleotides,
                   "sites_reported": self.sites, "transcripts_with_site": self.with_site,
                   "fraction_with_site": round(self.with_site / self.transcripts, 4) if self.transcripts else 0.0,
-                  "transcripts_best_ge_0.5": int(self.above[0.5])}
+                  "transcripts_best_ge_half": int(self.above[0.5])}
         if self.annotated:
             counts["annotated_cds"] = len(self.annotated)
         return counts
@@ -194,9 +201,6 @@ class Summary:
                                      [self.classes[n] for n in names], "ORF classes of reported sites",
                                      width=480))
         return figures
-
-
-_CODON_ORDER = ("ATG", "CTG", "GTG", "TTG", "ACG", "AGG", "AAG", "ATC", "ATT", "ATA")
 
 
 def multiqc_table(counts: Mapping[str, float], sample: str) -> str:
@@ -311,17 +315,18 @@ class Report:
         summary = self.summary
         drawn = self.drawn()
         rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in run.items())
-        counts = "".join(f"<tr><th>{escape(k.replace('_', ' ').replace(' ge ', ' ≥ '))}</th>"
-                         f"<td>{v:,}</td></tr>" if isinstance(v, int) else
-                         f"<tr><th>{escape(k.replace('_', ' '))}</th><td>{v:g}</td></tr>"
+        counts = "".join(f"<tr><th>{escape(_LABELS.get(k, k))}</th><td>{v:,}</td></tr>" if isinstance(v, int)
+                         else f"<tr><th>{escape(_LABELS.get(k, k))}</th><td>{v:g}</td></tr>"
                          for k, v in summary.counts().items())
+        capped = (f"<p>Codons, ORF lengths and classes count the {SITES_PER_TRANSCRIPT} best sites of each "
+                  f"transcript; {summary.capped:,} transcripts had more.</p>" if summary.capped else "")
         links = " ".join(f'<a href="#t{i}">{escape(item[0])}</a>' for i, item in enumerate(drawn))
         parts = [PAGE_HEAD, "<h1>TIS Transformer report</h1>",
                  f'<section id="run"><h2>Run</h2><table class="kv">{rows}</table>'
                  f'<h3>Counts</h3><table class="kv">{counts}</table></section>',
                  '<section id="distributions"><h2>Distributions</h2><div class="figs">',
                  *(f"<figure>{svg}</figure>" for svg in summary.figures()),
-                 "</div></section>",
+                 f"</div>{capped}</section>",
                  f'<section id="transcripts"><h2>Transcripts ({len(drawn)})</h2>',
                  f"<p>The {min(self.top, summary.transcripts)} best-scoring transcripts"
                  f"{' and those named with --plot' if self.wanted else ''}: {links}</p>",
