@@ -149,6 +149,18 @@ def test_failed_run_leaves_no_report(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.fasta"]
 
 
+def test_report_path_checked_before_predicting(tmp_path, capsys):
+    from tis_transformer.__main__ import main
+
+    same = str(tmp_path / "same.tsv")
+    assert main(["impute", str(FASTA), "-o", f"tsv:{same}", "--report", same, "-q"]) == 1
+    assert main(["impute", str(FASTA), "--report", str(tmp_path / "no" / "r.html"), "-q"]) == 1
+    assert main(["impute", str(FASTA), "--report", "r.html", "--report_top", "-1", "-q"]) == 1
+    errors = capsys.readouterr().err
+    assert "both as an output and as the report" in errors and "no such directory" in errors
+    assert "--report_top" in errors and not list(tmp_path.iterdir())
+
+
 def test_report_of_many_long_transcripts_stays_small():
     """300 transcripts, some of 100 kb: the size depends on the drawn ones and
     each track on the width of the figure, not on the input."""

@@ -72,6 +72,7 @@ def run(args) -> int:
     for path, fmt in targets:
         if path is None and fmt == "npy":
             raise InputError("npy output needs a file: give -o OUT.npy")
+    report = open_report(args) if getattr(args, "report", None) else None
     records: Iterable = read_records(args.input)
     if literal:
         # a literal sequence prints to stdout, which cannot be unwritten: check it first
@@ -88,7 +89,6 @@ def run(args) -> int:
                  isoforms.transcripts)
     progress = Progress(enabled=not args.quiet and not literal)
     results = progress.track(predictor.predict_records(records, isoforms))
-    report = open_report(args) if getattr(args, "report", None) else None
     if report is not None:
         results = report.watch(results)
     write_outputs(targets, results, threshold=args.threshold, top_k=args.top_k)

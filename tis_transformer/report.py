@@ -385,6 +385,12 @@ def open_report(args) -> Report:
         raise InputError("--report_top must be 0 or more")
     if not Path(args.report).resolve().parent.is_dir():
         raise InputError(f"{args.report}: cannot write the report: no such directory")
+    from .write import FORMATS
+
+    for output in args.output or []:
+        prefix, _, rest = output.partition(":")
+        if Path(rest if rest and prefix in FORMATS else output).resolve() == Path(args.report).resolve():
+            raise InputError(f"{args.report}: named both as an output and as the report")
     annotated = npy_annotations(args.input) if ".npy" in Path(args.input).name.lower() else None
     return Report(args.report_top, args.plot, args.threshold, args.top_k, annotated)
 
