@@ -1,4 +1,5 @@
-"""Shared fixtures: small subsets of the real human transcripts in ../shared/data."""
+"""Shared fixtures: small files in the repository, and subsets of the real human transcripts in ../shared/data
+(tests that need those skip when ../shared is not beside the clone)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 CHROMOSOMES = SHARED / "GRCh38p13"
-EXAMPLE_FASTA = SHARED / "example.fa"
-SEED_RESULTS = SHARED / "reference" / "seed_results_example.npy"
+# the original tool's example transcripts and its results on them (copies of ../shared/data's)
+EXAMPLE_FASTA = ROOT / "examples" / "example.fa"
+SEED_RESULTS = ROOT / "tests" / "data" / "seed_results_example.npy"
 
 
 def needs_shared(path: Path) -> None:

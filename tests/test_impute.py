@@ -22,7 +22,6 @@ def run_cli(*args, cwd=None):
 
 
 def test_fasta_to_npy_in_the_original_layout(tmp_path):
-    needs_shared(EXAMPLE_FASTA)
     out = tmp_path / "example.npy"
     assert main(["impute", str(EXAMPLE_FASTA), "-o", str(out), "-q"]) == 0
     rows = load_npy(out)  # our own safe loader reads it back
@@ -35,22 +34,48 @@ def test_fasta_to_npy_in_the_original_layout(tmp_path):
         assert np.all((ours[2] >= 0) & (ours[2] <= 1))
 
 
-def test_default_output_name_in_working_directory(tmp_path):
-    needs_shared(EXAMPLE_FASTA)
+def table_lines(text):
+    """The lines of a table output after its comment header."""
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+def test_default_output_is_the_site_table_in_working_directory(tmp_path):
     result = run_cli("impute", str(EXAMPLE_FASTA), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "example.npy").exists()
+    assert os.listdir(tmp_path) == ["example.tsv"]
+    text = (tmp_path / "example.tsv").read_text()
+    assert text.startswith("# tis-transformer: ") and "# model: human\n" in text
+    assert "# mode: isoform comparison across the input\n" in text
+    assert table_lines(text)[0].startswith("transcript_id\tposition\t")
     assert "on CPU" in result.stderr
+    # the closing line counts the sites, and says what to do when there are none
+    assert "sites reported in" in result.stderr.splitlines()[-2]
+    assert "--top_k 1 reports each transcript's best start" in result.stderr.splitlines()[-1]
 
 
-@pytest.mark.parametrize("suffix,first", [(".tsv", "transcript_id\tposition"), (".gff3", "##gff-version 3"),
-                                          (".bed", "ENST")])
+def test_default_output_never_replaces_the_input(tmp_path):
+    # data loss: `impute mydata.npy` once wrote its results over its own labelled input
+    source = tmp_path / "mydata.npy"
+    rows = np.empty((1, 2), dtype=object)
+    rows[0, 0], rows[0, 1] = np.array([[0, 1], [1, 0], [3, 0], [0, 0]] * 10, dtype=np.int16), "tx"
+    np.save(source, rows, allow_pickle=True)
+    before = source.read_bytes()
+    result = run_cli("impute", str(source), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert source.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["mydata.npy", "mydata.tsv"]
+    for output in ("mydata.npy", "npy:mydata.npy", f"tsv:{source}"):
+        result = run_cli("impute", "mydata.npy", "-o", output, cwd=tmp_path)
+        assert result.returncode == 1 and "would overwrite the input" in result.stderr
+        assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("suffix,first", [(".tsv", "# tis-transformer: "), (".gff3", "##gff-version 3"),
+                                          (".bed", "# tis-transformer: ")])
 def test_table_formats_by_suffix(tmp_path, suffix, first):
-    needs_shared(EXAMPLE_FASTA)
     out = tmp_path / f"sites{suffix}"
     assert main(["impute", str(EXAMPLE_FASTA), "-o", str(out), "--top_k", "2", "-q"]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0].startswith(first)
+    assert lines[0].startswith(first) and any(line.startswith("#") and "model" in line for line in lines)
     body = [line for line in lines if not line.startswith(("#", "transcript_id"))]
     assert len(body) == 6  # two per transcript
     assert {line.split("\t")[0] for line in body} == set(EXAMPLE_IDS)
@@ -58,16 +83,18 @@ def test_table_formats_by_suffix(tmp_path, suffix, first):
 
 def test_sequence_prints_table_to_stdout(capsys):
     assert main(["impute", "gggccaccAUGGCGUCUUAAgg", "--top_k", "1"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = table_lines(capsys.readouterr().out)
     assert lines[0].split("\t")[:3] == ["transcript_id", "position", "probability"]
     assert len(lines) == 2 and lines[1].startswith("sequence\t")
 
 
 def test_threshold_selects_sites(tmp_path):
-    needs_shared(EXAMPLE_FASTA)
     out = tmp_path / "all.tsv"
     assert main(["impute", str(EXAMPLE_FASTA), "-o", str(out), "--threshold", "0", "-q"]) == 0
-    assert len(out.read_text().splitlines()) == 1 + 99 + 414 + 989  # every position
+    from tis_transformer.orfs import start_codon_positions
+
+    starts = sum(int(start_codon_positions(t).sum()) for _, t in read_records(str(EXAMPLE_FASTA)))
+    assert len(table_lines(out.read_text())) == 1 + starts  # every start codon, nothing else
 
 
 def test_npy_input_of_the_original_format(tmp_path):
@@ -141,7 +168,6 @@ def test_cuda_request_without_gpu_is_a_clear_error():
 
 
 def test_prediction_never_imports_torch(tmp_path):
-    needs_shared(EXAMPLE_FASTA)
     code = (
         "import sys\n"
         "from tis_transformer.__main__ import main\n"
@@ -162,19 +188,17 @@ def test_version_and_models_commands():
 
 
 def test_records_are_read_lazily_from_fasta():
-    needs_shared(EXAMPLE_FASTA)
     assert [name for name, _ in read_records(str(EXAMPLE_FASTA))] == EXAMPLE_IDS
 
 
 def test_several_outputs_from_one_run(tmp_path):
-    needs_shared(EXAMPLE_FASTA)
     args = ["impute", str(EXAMPLE_FASTA), "--top_k", "1", "-q", "-o", str(tmp_path / "s.tsv"),
             "-o", f"gff3:{tmp_path / 's.gff'}", "-o", f"positions:{tmp_path / 'p.txt'}",
             "-o", str(tmp_path / "r.npy")]
     assert main(args) == 0
-    assert len((tmp_path / "s.tsv").read_text().splitlines()) == 4
-    assert (tmp_path / "s.gff").read_text().startswith("##gff-version 3\n")
-    positions = (tmp_path / "p.txt").read_text().splitlines()
+    assert len(table_lines((tmp_path / "s.tsv").read_text())) == 4
+    assert (tmp_path / "s.gff").read_text().startswith("##gff-version 3\n#!tis-transformer ")
+    positions = table_lines((tmp_path / "p.txt").read_text())
     assert positions[0] == "transcript_id\tposition\tnucleotide\tprobability"
     assert len(positions) == 1 + 99 + 414 + 989
     assert positions[1].split("\t")[:3] == ["ENST00000410304", "1", "G"]
@@ -264,3 +288,122 @@ def test_isoform_index_spans_the_whole_input_not_one_chunk():
     for (name, _, p), (name2, _, q) in zip(whole, chunked):
         assert name == name2
         np.testing.assert_allclose(p, q, atol=1e-6)
+
+
+# ----------------------------------------------- what a new user ran into (issue 21)
+
+
+def test_long_sequence_on_the_command_line():
+    sequence = "GCCACC" + "ATGGCC" * 60 + "TAA"  # longer than a file name may be
+    result = run_cli("impute", sequence, "--top_k", "1", "-q")
+    assert result.returncode == 0, result.stderr
+    assert table_lines(result.stdout)[1].startswith("sequence\t")
+
+
+def test_missing_file_named_with_iupac_letters(tmp_path):
+    result = run_cli("impute", "BRCA", cwd=tmp_path)
+    assert result.returncode == 1 and "'BRCA': no such file" in result.stderr
+    assert "Traceback" not in result.stderr and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("signal_name,code", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
+def test_termination_leaves_no_file(tmp_path, signal_name, code):
+    import signal
+    import time
+
+    rng = np.random.default_rng(0)
+    source = tmp_path / "long.fa"
+    source.write_text(">long\n" + "".join(rng.choice(list("ACGT"), 400_000)) + "\n")
+    process = subprocess.Popen([sys.executable, "-m", "tis_transformer", "impute", str(source), "-o",
+                                str(tmp_path / "out.tsv"), "-o", str(tmp_path / "out.npy")],
+                               stderr=subprocess.PIPE, text=True)
+    # signal once the temporary outputs exist, i.e. mid-run
+    deadline = time.monotonic() + 60
+    while not any(name.endswith(".tmp") for name in os.listdir(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(getattr(signal, signal_name))
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr
+    assert os.listdir(tmp_path) == ["long.fa"]
+    assert "Traceback" not in stderr
+
+
+def test_output_through_a_symbolic_link_and_never_onto_a_read_only_file(tmp_path):
+    (tmp_path / "link.tsv").symlink_to("real.tsv")
+    assert main(["impute", str(EXAMPLE_FASTA), "-o", str(tmp_path / "link.tsv"), "--top_k", "1", "-q"]) == 0
+    assert (tmp_path / "link.tsv").is_symlink() and len(table_lines((tmp_path / "real.tsv").read_text())) == 4
+    locked = tmp_path / "locked.tsv"
+    locked.write_text("keep me\n")
+    locked.chmod(0o444)
+    result = run_cli("impute", str(EXAMPLE_FASTA), "-o", str(locked))
+    assert result.returncode == 1 and "read-only" in result.stderr  # refused even for root
+    assert locked.read_text() == "keep me\n"
+
+
+def test_standard_output_and_devices_are_written_not_replaced(tmp_path):
+    for output in ("tsv:-", "tsv:/dev/stdout", "-"):
+        result = run_cli("impute", str(EXAMPLE_FASTA), "-o", output, "--top_k", "1", "-q")
+        assert result.returncode == 0, result.stderr
+        assert len(table_lines(result.stdout)) == 4
+    assert os.path.islink("/dev/stdout") or not os.path.isfile("/dev/stdout")
+
+
+def test_standard_input():
+    result = subprocess.run([sys.executable, "-m", "tis_transformer", "impute", "-", "--top_k", "1", "-q"],
+                            input=EXAMPLE_FASTA.read_text(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "# input: standard input" in result.stdout
+    assert [line.split("\t")[0] for line in table_lines(result.stdout)[1:]] == EXAMPLE_IDS
+
+
+@pytest.mark.parametrize("output,message", [
+    ("xlsx:out.tsv", "unknown output format 'xlsx'"),
+    ("out.csv", "cannot tell the output format"),
+    ("npy:-", "npy output needs a file"),
+])
+def test_unknown_output_format_is_refused(tmp_path, output, message):
+    result = run_cli("impute", str(EXAMPLE_FASTA), "-o", output, cwd=tmp_path)
+    assert result.returncode == 1 and message in result.stderr and os.listdir(tmp_path) == []
+
+
+def test_format_prefix_alias(tmp_path):
+    assert main(["impute", str(EXAMPLE_FASTA), "-o", f"gff:{tmp_path / 'out.txt'}", "-q"]) == 0
+    assert os.listdir(tmp_path) == ["out.txt"]
+    assert (tmp_path / "out.txt").read_text().startswith("##gff-version 3\n")
+
+
+@pytest.mark.parametrize("option,value", [("--threads", "-4"), ("--max_tokens", "0"), ("--max_tokens", "-5"),
+                                          ("--top_k", "0"), ("--threshold", "1.5"), ("--threads", "two")])
+def test_bad_options_are_refused_by_name(tmp_path, option, value):
+    result = run_cli("impute", str(EXAMPLE_FASTA), option, value, cwd=tmp_path)
+    assert result.returncode == 2 and f"argument {option}" in result.stderr
+    assert "Traceback" not in result.stderr and os.listdir(tmp_path) == []
+
+
+def test_help_gives_examples_and_how_to_read_scores():
+    result = run_cli("impute", "--help")
+    assert result.returncode == 0
+    assert "examples:" in result.stdout and "reading the scores:" in result.stdout
+
+
+def test_damaged_npy_inputs_are_one_line_errors(tmp_path):
+    damaged = tmp_path / "damaged.npy"
+    damaged.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<i8', 'fortran_order': False, 'shape': (3,"
+                        + b" " * 40 + b"\n")
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros(0, dtype=np.int64))
+    for path, message in ((damaged, "not a valid .npy file"), (empty, "empty sequence")):
+        result = run_cli("impute", str(path), "-o", str(tmp_path / "out.tsv"))
+        assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "out.tsv").exists()
+
+
+def test_programming_errors_keep_their_traceback(monkeypatch):
+    import tis_transformer.impute as impute
+
+    def broken(args):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr(impute, "run", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["impute", "ACGT"])

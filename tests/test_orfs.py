@@ -48,8 +48,8 @@ def test_stop_at_the_site_itself():
 
 
 def test_stop_in_another_frame_is_ignored():
-    # ATT AAG CC: the TAA at 3-5 is out of frame.
-    assert find_orf(encode("ATTAAGCC"), 0) == Orf("ATT", 6, 6, 2, False, "IK")
+    # ATT AAG CC: the TAA at 3-5 is out of frame; ATT is a start codon, read as M.
+    assert find_orf(encode("ATTAAGCC"), 0) == Orf("ATT", 6, 6, 2, False, "MK")
 
 
 def test_all_three_stops():
@@ -66,7 +66,8 @@ def _reference_orf(sequence, start):
         if codon in ("TAA", "TAG", "TGA"):
             return Orf(sequence[start : start + 3], position + 3, position + 3 - start,
                        len(protein), True, "".join(protein))
-        protein.append("X" if "N" in codon else str(Seq(codon).translate()))
+        start_codon = position == start and sum(a != b for a, b in zip(codon, "ATG")) <= 1
+        protein.append("M" if start_codon else "X" if "N" in codon else str(Seq(codon).translate()))
         position += 3
     return Orf(sequence[start : start + 3], position, position - start,
                len(protein), False, "".join(protein))
@@ -108,9 +109,13 @@ def test_columns():
     )
 
 
+# Start codons of TRANSCRIPT (1-based): ATG at 3, AAG at 10, AGG at 11; no other position may be a site.
+STARTS = [3, 10, 11]
+
+
 def test_default_threshold_is_half_inclusive():
-    rows = site_table("tx", TRANSCRIPT, probabilities(p3=0.5, p6=0.49, p1=0.75))
-    assert [(row.position, row.probability) for row in rows] == [(1, 0.75), (3, 0.5)]
+    rows = site_table("tx", TRANSCRIPT, probabilities(p3=0.5, p10=0.49, p11=0.75))
+    assert [(row.position, row.probability) for row in rows] == [(11, 0.75), (3, 0.5)]
 
 
 def test_rows_are_complete():
@@ -120,35 +125,51 @@ def test_rows_are_complete():
 
 
 def test_explicit_threshold():
-    rows = site_table("tx", TRANSCRIPT, probabilities(p3=0.2, p6=0.1), threshold=0.15)
+    rows = site_table("tx", TRANSCRIPT, probabilities(p3=0.2, p10=0.1), threshold=0.15)
     assert [row.position for row in rows] == [3]
 
 
 def test_top_k_breaks_ties_by_position():
-    probs = probabilities(p9=0.3, p2=0.3, p5=0.3, p7=0.8)
-    rows = site_table("tx", TRANSCRIPT, probs, top_k=3)
-    assert [row.position for row in rows] == [7, 2, 5]
+    probs = probabilities(p11=0.3, p3=0.3, p10=0.3)
+    rows = site_table("tx", TRANSCRIPT, probs, top_k=2)
+    assert [row.position for row in rows] == [3, 10]
 
 
 def test_top_k_ignores_the_default_threshold():
-    rows = site_table("tx", TRANSCRIPT, probabilities(p4=0.01), top_k=1)
-    assert [row.position for row in rows] == [4]
+    rows = site_table("tx", TRANSCRIPT, probabilities(p10=0.01), top_k=1)
+    assert [row.position for row in rows] == [10]
 
 
 def test_top_k_and_threshold_together():
-    probs = probabilities(p1=0.9, p2=0.8, p3=0.2)
+    probs = probabilities(p3=0.9, p10=0.8, p11=0.2)
     rows = site_table("tx", TRANSCRIPT, probs, threshold=0.5, top_k=5)
-    assert [row.position for row in rows] == [1, 2]
+    assert [row.position for row in rows] == [3, 10]
 
 
-def test_top_k_larger_than_the_transcript():
-    assert len(site_table("tx", TRANSCRIPT, probabilities(), top_k=100)) == TRANSCRIPT.size
+def test_top_k_larger_than_the_transcript_lists_every_start_codon():
+    assert sorted(row.position for row in site_table("tx", TRANSCRIPT, probabilities(), top_k=100)) == STARTS
 
 
 def test_nan_is_never_a_site():
     probs = probabilities(p3=0.9)
-    probs[0] = np.nan
-    assert [row.position for row in site_table("tx", TRANSCRIPT, probs, top_k=2)] == [3, 2]
+    probs[9] = np.nan
+    assert [row.position for row in site_table("tx", TRANSCRIPT, probs, top_k=2)] == [3, 11]
+
+
+def test_positions_that_are_no_start_codon_are_never_sites():
+    # a high score on a stop codon (TAA at 9), inside a codon with N, or in the last two nucleotides
+    probs = probabilities(p9=0.99, p12=0.99, p13=0.99, p1=0.99)
+    assert site_table("tx", TRANSCRIPT, probs, threshold=0.0) == site_table("tx", TRANSCRIPT, probabilities(),
+                                                                            threshold=0.0)
+    assert [row.position for row in site_table("tx", encode("NTGAAATAG"), np.ones(9), threshold=0.0)] == [6]
+    assert site_table("tx", encode("A"), np.ones(1), top_k=1) == []
+    assert site_table("tx", encode("N" * 30), np.ones(30), threshold=0.0) == []
+
+
+@pytest.mark.parametrize("codon", ["ATG", "CTG", "GTG", "TTG", "AAG", "ACG", "AGG", "ATA", "ATC", "ATT"])
+def test_every_start_codon_translates_to_methionine(codon):
+    (row,) = site_table("tx", encode(codon + "CTGTAA"), np.array([0.9] + [0.0] * 8), top_k=1)
+    assert row.start_codon == codon and row.protein == "ML"
 
 
 def test_length_mismatch():

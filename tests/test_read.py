@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tis_transformer.tokens import encode
 from tis_transformer.read import InputError, load_npy, read_records
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "data"
@@ -41,8 +42,20 @@ def test_literal_dna_and_rna_in_any_case():
     assert records("AcGu") == [("sequence", [0, 2, 3, 1])]
 
 
-def test_literal_ambiguity_codes_become_n():
-    assert records("ARYN") == [("sequence", [0, 4, 4, 4])]
+def test_literal_n_is_read():
+    assert records("ANNu") == [("sequence", [0, 4, 4, 1])]
+
+
+@pytest.mark.parametrize("source", ["BRCA", "ARYN", "GATA3"])
+def test_missing_file_named_with_iupac_letters_is_not_a_sequence(source):
+    # other ambiguity codes are read from FASTA files, not from the command line, where they are typos
+    with pytest.raises(InputError, match=f"'{source}': no such file, and not a nucleotide sequence"):
+        list(read_records(source))
+
+
+def test_long_literal_sequence_is_no_file_name_error():
+    sequence = "ACGT" * 100  # longer than a file name may be
+    assert records(sequence) == [("sequence", list(encode(sequence)))]
 
 
 def test_literal_tokens_are_uint8():
@@ -52,12 +65,12 @@ def test_literal_tokens_are_uint8():
 
 @pytest.mark.parametrize("source", ["no/such/file.fa", "ACGTX", "AC-GT", ""])
 def test_missing_file_that_is_not_a_sequence(source):
-    with pytest.raises(InputError, match="no such file or not a nucleotide sequence"):
+    with pytest.raises(InputError, match="no such file,? (and|or) not a nucleotide sequence"):
         list(read_records(source))
 
 
 def test_literal_error_names_the_bad_character():
-    with pytest.raises(InputError, match=r"invalid nucleotide 'X' at position 5"):
+    with pytest.raises(InputError, match=r"character 'X' at position 5"):
         list(read_records("ACGTX"))
 
 
@@ -320,3 +333,24 @@ def test_original_results_file():
     found = list(read_records(str(SEED_RESULTS)))
     assert [name for name, _ in found] == [row[0][1:] for row in reference]
     assert all(np.array_equal(tokens, row[1]) for (_, tokens), row in zip(found, reference))
+
+
+def test_byte_order_mark_before_the_first_header(tmp_path):
+    path = tmp_path / "bom.fa"
+    path.write_bytes(b"\xef\xbb\xbf>a\nACGT\n")
+    assert records(str(path)) == [("a", [0, 2, 3, 1])]
+
+
+def test_npy_empty_integer_array(tmp_path):
+    path = tmp_path / "empty.npy"
+    np.save(path, np.zeros(0, dtype=np.int64))
+    with pytest.raises(InputError, match="empty sequence"):
+        list(read_records(str(path)))
+
+
+def test_npy_damaged_header(tmp_path):
+    path = tmp_path / "damaged.npy"
+    # an unterminated tuple in the header dict made numpy's parser raise tokenize.TokenError
+    path.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<i8', 'fortran_order': False, 'shape': (3," + b" " * 40 + b"\n")
+    with pytest.raises(InputError, match="not a valid .npy file"):
+        list(read_records(str(path)))

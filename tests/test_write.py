@@ -13,11 +13,13 @@ from tis_transformer.write import OutputError, format_from_path, write_results
 SEED_RESULTS = Path(__file__).parents[1].parent / "shared" / "data" / "reference" / "seed_results_example.npy"
 
 # 1-based: C1 C2 A3 T4 G5 G6 C7 C8 T9 A10 A11 G12 G13. Site 3 opens ATG GCC
-# TAA (ends at 11); site 12 has only "GG" left, so its ORF is empty.
+# TAA (ends at 11); site 11 is the near-cognate AGG, one codon before the end, no stop;
+# 12 (GG) is scored high too but holds no whole start codon, so it is never a site.
 TOKENS = encode("CCATGGCCTAAGG")
 PROBS = np.full(TOKENS.size, 0.01, dtype=np.float32)
 PROBS[2] = 0.9
-PROBS[11] = 0.625
+PROBS[10] = 0.625
+PROBS[11] = 0.7
 
 
 def results():
@@ -83,7 +85,7 @@ def test_tsv(tmp_path):
     assert read_lines(out) == [
         "\t".join(TABLE_COLUMNS),
         "tx1\t3\t0.9\tATG\t11\t9\t2\ttrue\tMA",
-        "tx1\t12\t0.625\tGG\t11\t0\t0\tfalse\t",
+        "tx1\t11\t0.625\tAGG\t13\t3\t1\tfalse\tM",
         "tx2\t1\t0.55\tATG\t6\t6\t1\ttrue\tM",
     ]
 
@@ -101,9 +103,8 @@ def test_gff3(tmp_path):
         "##gff-version 3",
         "tx1\ttis-transformer\tORF\t3\t11\t0.9\t+\t.\t"
         "ID=tx1:3;start_codon=ATG;stop_found=true;orf_length_aa=2",
-        # The empty ORF still covers the two nucleotides at the site.
-        "tx1\ttis-transformer\tORF\t12\t13\t0.625\t+\t.\t"
-        "ID=tx1:12;start_codon=GG;stop_found=false;orf_length_aa=0",
+        "tx1\ttis-transformer\tORF\t11\t13\t0.625\t+\t.\t"
+        "ID=tx1:11;start_codon=AGG;stop_found=false;orf_length_aa=1",
     ]
 
 
@@ -120,7 +121,7 @@ def test_bed(tmp_path):
     write_results(str(out), None, results())
     assert read_lines(out) == [
         "tx1\t2\t11\ttx1:3\t900\t+",
-        "tx1\t11\t13\ttx1:12\t625\t+",
+        "tx1\t10\t13\ttx1:11\t625\t+",
         "tx2\t0\t6\ttx2:1\t550\t+",
     ]
 
@@ -250,5 +251,5 @@ def test_table_formats_stream(capsys):
     assert written_before[0] == "\t".join(TABLE_COLUMNS) + "\n"
     assert written_before[1].splitlines() == [
         "tx1\t3\t0.9\tATG\t11\t9\t2\ttrue\tMA",
-        "tx1\t12\t0.625\tGG\t11\t0\t0\tfalse\t",
+        "tx1\t11\t0.625\tAGG\t13\t3\t1\tfalse\tM",
     ]

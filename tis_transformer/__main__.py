@@ -7,47 +7,103 @@ onnxruntime; the training commands import torch when they run.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from . import __version__
+from .read import InputError
 
 TRAIN_EXTRA_HINT = ("this command needs the training extra: "
                     "pip install torch==2.13.0 && pip install 'tis-transformer[train]'")
 
 
+IMPUTE_EXAMPLES = """\
+examples:
+  tis-transformer impute transcripts.fa                  sites to transcripts.tsv
+  tis-transformer impute transcripts.fa.gz -o sites.tsv -o sites.gff3 -o all.npy
+  tis-transformer impute transcripts.fa --top_k 1 -o -   each transcript's best start, on stdout
+  zcat transcripts.fa.gz | tis-transformer impute - -o sites.bed
+  tis-transformer impute ATGGCCTAA...                    a sequence typed on the command line
+  tis-transformer impute transcripts.fa my_model.onnx    a model exported from your own training
+
+reading the scores:
+  Every nucleotide gets the probability that translation starts there. The
+  model is trained on annotated human TISs, about 1 position in 3,000, so
+  probabilities are small almost everywhere; 0.5 marks a strong candidate.
+  The site table lists start codons (ATG or one letter from it, such as CTG)
+  at or above --threshold (default 0.5); --top_k 1 gives each transcript's
+  most likely start whatever its score. By default each start is compared
+  with the same start in the input's other transcripts (isoforms), so give
+  whole transcriptomes or all isoforms of your genes in one input; --alone
+  scores every transcript by itself.
+"""
+
+
+def _count(minimum: int, what: str):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{what}, not {value}")
+        return value
+    return parse
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, not {text}")
+    return value
+
+
 def _impute_parser(sub) -> None:
     p = sub.add_parser("impute", help="predict TIS probabilities for every nucleotide",
-                       description="Predict a TIS probability for every nucleotide of each transcript.")
-    p.add_argument("input", help="a nucleotide sequence, a FASTA file (.fa/.fasta/.fna, gzip or not) "
-                   "or an original-format .npy")
+                       description="Predict a TIS probability for every nucleotide of each transcript, "
+                       "and list the likely start sites with their ORFs.",
+                       epilog=IMPUTE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="a FASTA file (.fa/.fasta/.fna, gzip or not), an original-format .npy, "
+                   "- for FASTA on standard input, or a sequence (A, C, G, T, U, N)")
     p.add_argument("model", nargs="?", default=None,
                    help="ONNX model file or shipped model name (default: the shipped human model)")
     p.add_argument("-o", "--output", action="append", metavar="[FORMAT:]PATH",
-                   help="output file; the format follows its suffix (.npy, .tsv, .gff3, .bed) or a "
-                   "FORMAT: prefix (npy, tsv, gff3, bed, positions, multiqc: MultiQC custom content, "
-                   "also chosen by a name ending _mqc.tsv). Repeat for several outputs of one "
-                   "run. Default: INPUT stem + .npy for files, the site table on stdout for a sequence")
+                   help="output file, - for standard output; the format follows its suffix (.tsv, .gff3, "
+                   ".bed, .npy) or a FORMAT: prefix (tsv, gff3, bed, npy, positions, multiqc: MultiQC custom "
+                   "content, also chosen by a name ending _mqc.tsv). Repeat for several "
+                   "outputs of one run. Default: the site table in INPUT_STEM.tsv for a file, on "
+                   "standard output for a sequence or standard input")
     p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed", "positions"],
                    help="output format when one output is given (positions: every nucleotide's "
                    "probability as a table)")
     sites = p.add_mutually_exclusive_group()
-    sites.add_argument("--threshold", type=float, default=None,
-                       help="report sites with probability >= THRESHOLD (default 0.5)")
-    sites.add_argument("--top_k", type=int, default=None, help="report the K best sites per transcript")
+    sites.add_argument("--threshold", type=_probability, default=None,
+                       help="report start codons with probability >= THRESHOLD (default 0.5)")
+    sites.add_argument("--top_k", type=_count(1, "must be at least 1"), default=None,
+                       help="report the K best start codons per transcript")
     p.add_argument("--alone", action="store_true",
                    help="score each transcript as if it were the only one in the input. By default the "
                    "shipped models compare each start codon with the same start in the input's other "
                    "transcripts (isoforms of a gene), which helps most on whole transcriptomes")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto: CUDA when onnxruntime-gpu sees a GPU, else CPU (default auto)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
-    p.add_argument("--max_tokens", type=int, default=None,
+    p.add_argument("--threads", type=_count(0, "must be 0 (all cores) or more"), default=0,
+                   help="CPU threads (default 0: all cores)")
+    p.add_argument("--max_tokens", type=_count(1, "must be at least 1"), default=None,
                    help="padded nucleotides per batch (default: chosen for the device)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log lines")
     p.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report: the run, "
                    "distributions, and tracks of the best transcripts")
-    p.add_argument("--report_top", type=int, default=20, metavar="N",
+    p.add_argument("--report_top", type=_count(0, "must be 0 or more"), default=20, metavar="N",
                    help="draw the N best-scoring transcripts in the report (default 20)")
     p.add_argument("--plot", action="append", default=[], metavar="ID",
                    help="also draw this transcript in the report (repeatable)")
@@ -133,39 +189,78 @@ def _configure_logging(quiet: bool) -> None:
     log.propagate = False
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so that no partial output is left."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP (a timeout, a batch scheduler, a closed terminal) into an exception."""
+    handled = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_terminated) for s in handled}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(train_options=argv[:1] in (["pretrain"], ["train"])).parse_args(argv)
     _configure_logging(quiet=getattr(args, "quiet", False))
     try:
-        if args.command == "impute":
-            from .impute import run
-            return run(args)
-        if args.command == "models":
-            from .models import print_models
-            return print_models()
-        if args.command == "evaluate":
-            from .evaluate import run
-            return run(args)
-        if args.command == "prepare":
-            from .prepare import run
-            return run(args)
-        if args.command == "export":
-            try:
-                from .export import run
-            except ImportError as error:
-                raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})")
-            return run(args)
-        from .train import run
-        return run(args, args.command)
+        with _signals_unwind():
+            return _dispatch(args)
     except KeyboardInterrupt:
         print("tis-transformer: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as error:
-        # user-facing errors are one line; programming errors keep their traceback
+    except Terminated as stop:
+        print(f"tis-transformer: stopped by signal {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
+    except InputError as error:
+        # user-facing errors are one line; any other exception is a bug and keeps its traceback
         print(f"tis-transformer: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"tis-transformer: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
+
+
+# command -> (module, function, needs the training extra); each handler takes the parsed arguments
+COMMANDS = {
+    "impute": ("impute", "run", False),
+    "models": ("models", "run", False),
+    "evaluate": ("evaluate", "run", False),
+    "prepare": ("prepare", "run", False),
+    "export": ("export", "run", True),
+    "pretrain": ("train", "run", True),
+    "train": ("train", "run", True),
+}
+
+
+def _dispatch(args) -> int:
+    module_name, function, needs_train = COMMANDS[args.command]
+    try:
+        module = importlib.import_module(f".{module_name}", __package__)
+    except ImportError as error:
+        if not needs_train:
+            raise
+        raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})") from None
+    return getattr(module, function)(args)
 
 
 if __name__ == "__main__":

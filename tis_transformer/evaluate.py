@@ -10,6 +10,7 @@ import numpy as np
 
 from .metrics import atg_mask, tis_metrics
 from .prepare import Dataset, load_dataset
+from .read import InputError
 
 log = logging.getLogger("tis_transformer")
 
@@ -78,7 +79,7 @@ def run(args) -> int:
         try:
             predict = _checkpoint_scorer(args.model)
         except ImportError as error:
-            raise ValueError(f"evaluating a checkpoint needs the train extra ({error})") from None
+            raise InputError(f"evaluating a checkpoint needs the train extra ({error})") from None
     else:
         predict = _onnx_scorer(args.model, args.device, args.threads)
     results = {}

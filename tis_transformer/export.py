@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .read import InputError
 from . import __version__
 from .features import FEATURE_NAMES, feature_set_of, orf_features
 from .network import TISNetwork, sinusoid
@@ -334,7 +335,7 @@ def _input_features(network: TISNetwork) -> dict:
     if network.config.tree_blend:
         trees, stage_one = network.trees()
         if not trees:
-            raise ValueError("this network blends trees but has none fitted (prefit its feature head with trees)")
+            raise InputError("this network blends trees but has none fitted (prefit its feature head with trees)")
         declared["names"].append(TREE_COLUMN_NAME)
         declared["tree_blend"] = network.config.tree_blend
         # zlib shrinks serialized trees about 5-fold: most of their bytes are node ids and repeated mode names

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
 
+from . import __version__
 from .predict import Predictor
-from .read import InputError, read_records
+from .progress import Progress
+from .read import InputError, is_file_argument, read_records
 from .report import open_report, run_description
-from .write import FORMATS, format_from_path, write_outputs
+from .write import STDOUT, check_writable, parse_output, write_outputs
 
 log = logging.getLogger("tis_transformer")
 
 _INPUT_SUFFIXES = (".gz", ".fa", ".fasta", ".fna", ".fas", ".npy")
+DEFAULT_FORMAT = "tsv"
 
 
 def default_output(source: str, fmt: str | None) -> str:
     """Output path for a file input without ``-o``: its stem in the current directory."""
-    extension = {"positions": "positions.tsv"}.get(fmt or "npy", fmt or "npy")
+    fmt = fmt or DEFAULT_FORMAT
+    extension = {"positions": "positions.tsv"}.get(fmt, fmt)
     name = Path(source).name
     while True:
         stem, suffix = os.path.splitext(name)
@@ -33,92 +39,121 @@ def default_output(source: str, fmt: str | None) -> str:
     return f"{name}.{extension}"
 
 
-class Progress:
-    """Transcripts and nucleotides done, on stderr, at most once a second."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.records = 0
-        self.nucleotides = 0
-        self.started = time.perf_counter()
-        self.shown = 0.0
-
-    def track(self, results: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> Iterator:
-        for item in results:
-            self.records += 1
-            self.nucleotides += len(item[1])
-            now = time.perf_counter()
-            if self.enabled and now - self.shown >= 1.0:
-                self.shown = now
-                self._show(now, end="\r")
-            yield item
-        if self.enabled and self.records > 1:
-            self._show(time.perf_counter(), end="\n")
-
-    def _show(self, now: float, end: str) -> None:
-        rate = self.nucleotides / max(now - self.started, 1e-9)
-        print(f"{self.records} transcripts, {self.nucleotides:,} nt, {rate:,.0f} nt/s",
-              end=end, file=sys.stderr, flush=True)
+@contextlib.contextmanager
+def _spooled_stdin() -> Iterator[str]:
+    """Standard input copied to a private temporary file, which is read more than once."""
+    with tempfile.TemporaryDirectory(prefix="tis-transformer-") as directory:
+        path = os.path.join(directory, "stdin")
+        with open(path, "wb") as handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle)
+        yield path
 
 
 def run(args) -> int:
     """Predict and write results as the parsed arguments ask."""
-    if args.top_k is not None and args.top_k < 1:
-        raise InputError("--top_k must be at least 1")
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise InputError("--threshold must lie between 0 and 1")
-    literal = not os.path.exists(args.input)
-    targets = output_targets(args.output, args.format, args.input, literal)
-    for path, fmt in targets:
-        if path is None and fmt == "npy":
-            raise InputError("npy output needs a file: give -o OUT.npy")
-    report = open_report(args) if getattr(args, "report", None) else None
-    records: Iterable = read_records(args.input)
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(_spooled_stdin()) if args.input == STDOUT else args.input
+        return _run(args, source, shown=args.input)
+
+
+def _run(args, source: str, shown: str) -> int:
+    started = time.perf_counter()
+    literal = not is_file_argument(source)
+    targets = output_targets(args.output, args.format, source, literal or shown == STDOUT)
+    _refuse_overwriting_inputs(targets, [source] if not literal else [])
+    for path, _ in targets:
+        if path is not None:
+            check_writable(path)
+    report = open_report(args, source) if getattr(args, "report", None) else None
+    records: Iterable = read_records(source)
     if literal:
         # a literal sequence prints to stdout, which cannot be unwritten: check it first
         records = list(records)
-    predictor = Predictor(args.model, device=args.device, threads=args.threads,
-                          max_tokens=args.max_tokens)
+    predictor = Predictor(args.model, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
+    _refuse_overwriting_inputs(targets, [predictor.path])
     log.info("model %s on %s", predictor.path.name, predictor.device.upper())
+    compare = predictor.reads_isoforms and not args.alone
+    total = None
     isoforms = None
-    if predictor.reads_isoforms and not args.alone:
-        # passes over the input before predicting: each start is compared with the same start elsewhere
-        isoforms = predictor.isoform_index(lambda: (tokens for _, tokens in (records if literal
-                                                                             else read_records(args.input))))
-        log.info("compared %d starts of %d distinct transcripts across the input (--alone skips this)", len(isoforms),
-                 isoforms.transcripts)
-    progress = Progress(enabled=not args.quiet and not literal)
+    if compare:
+        # a pass over the input before predicting: each start is compared with the same start elsewhere
+        seen = {"transcripts": 0, "nucleotides": 0}
+
+        def transcripts():
+            seen["transcripts"] = seen["nucleotides"] = 0
+            for _, tokens in (records if literal else read_records(source)):
+                seen["transcripts"] += 1
+                seen["nucleotides"] += len(tokens)
+                yield tokens
+
+        isoforms = predictor.isoform_index(transcripts)
+        total = dict(seen)
+        log.info("compared %d starts of %d distinct transcripts across the input (--alone skips this)",
+                 len(isoforms), isoforms.transcripts)
+    header = {
+        "tis-transformer": __version__,
+        "model": predictor.path.stem,
+        "mode": "isoform comparison across the input" if compare else "each transcript alone (--alone)",
+        "input": "standard input" if shown == STDOUT else "a sequence on the command line" if literal else shown,
+        "sites": _site_rule(args.threshold, args.top_k),
+    }
+    progress = Progress(enabled=not args.quiet and not literal, total=total)
     results = progress.track(predictor.predict_records(records, isoforms))
+    with progress:
+        counts = write_outputs(targets, report.watch(results) if report else results,
+                               threshold=args.threshold, top_k=args.top_k, header=header)
     if report is not None:
-        results = report.watch(results)
-    write_outputs(targets, results, threshold=args.threshold, top_k=args.top_k)
-    if report is not None:
-        report.write(args.report, run_description(args, predictor, isoforms, progress))
-    for path, fmt in targets:
-        if path is not None:
-            log.info("%d transcripts, %d nt -> %s (%s)", progress.records, progress.nucleotides, path, fmt)
+        report.write(args.report, run_description(header, predictor, isoforms, progress, targets))
+    _closing_lines(targets, counts, args, time.perf_counter() - started)
     return 0
 
 
-def output_targets(outputs: list | None, fmt: str | None, source: str, literal: bool) -> list:
-    """``(path, format)`` pairs from the ``-o [FORMAT:]PATH`` options.
+def _site_rule(threshold: float | None, top_k: int | None) -> str:
+    rule = []
+    if top_k is not None:
+        rule.append(f"the {top_k} best per transcript")
+    if threshold is not None or top_k is None:
+        rule.append(f"probability >= {0.5 if threshold is None else threshold:g}")
+    return "start codons (ATG or near-cognate) with " + " and ".join(rule)
+
+
+def _closing_lines(targets: list, counts: dict, args, seconds: float) -> None:
+    written = ", ".join(f"{path} ({fmt})" for path, fmt in targets if path is not None)
+    sites = counts["sites"]
+    log.info("%d transcripts, %s nt in %.1f s%s", counts["transcripts"], f"{counts['nucleotides']:,}", seconds,
+             f" -> {written}" if written else "")
+    rule = _site_rule(args.threshold, args.top_k).replace("start codons (ATG or near-cognate) with ", "")
+    log.info("%d sites reported in %d of %d transcripts (%s)", sites, counts["transcripts_with_sites"],
+             counts["transcripts"], rule)
+    if sites == 0 and counts["transcripts"] and args.top_k is None:
+        log.info("no start reached the threshold; --top_k 1 reports each transcript's best start whatever its "
+                 "score")
+
+
+def _refuse_overwriting_inputs(targets: list, inputs: list) -> None:
+    """An output must never replace a file the run reads (the input, the model)."""
+    for path, _ in targets:
+        if path is None or not os.path.exists(path):
+            continue
+        for source in inputs:
+            with contextlib.suppress(OSError):
+                if os.path.samefile(path, source):
+                    raise InputError(f"{path}: the output would overwrite the input {source}; "
+                                     "choose another name with -o")
+
+
+def output_targets(outputs: list | None, fmt: str | None, source: str, to_stdout: bool) -> list:
+    """``(path, format)`` pairs from the ``-o [FORMAT:]PATH`` options; path None is standard output.
 
     ``--format`` applies when exactly one output is given; without ``-o`` a
-    file input writes ``INPUT_STEM.npy`` (or the ``--format`` suffix) in the
-    working directory and a literal sequence prints its table.
+    file input writes its site table to ``INPUT_STEM.tsv`` (or the
+    ``--format`` suffix) in the working directory, and a sequence or
+    standard input prints it.
     """
     if not outputs:
-        if literal:
-            return [(None, format_from_path(None, fmt))]
-        path = default_output(source, fmt)
-        return [(path, format_from_path(path, fmt))]
+        if to_stdout:
+            return [parse_output(STDOUT, fmt)]
+        return [parse_output(default_output(source, fmt), fmt)]
     if fmt and len(outputs) > 1:
         raise InputError("--format applies to a single output; use -o FORMAT:PATH for several")
-    targets = []
-    for output in outputs:
-        prefix, _, rest = output.partition(":")
-        if rest and prefix in FORMATS:
-            targets.append((rest, prefix))
-        else:
-            targets.append((output, format_from_path(output, fmt)))
-    return targets
+    return [parse_output(output, fmt) for output in outputs]

@@ -58,6 +58,11 @@ def resolve_model(model: str | None) -> Path:
     raise InputError(f"{name}: no such model file or shipped model (shipped: {known})")
 
 
+def run(args=None) -> int:
+    """The ``models`` command."""
+    return print_models()
+
+
 def print_models() -> int:
     """The ``models`` command: one block per shipped model."""
     models = shipped_models()

@@ -1,10 +1,12 @@
 """Follow each predicted translation initiation site to the end of its open
 reading frame, and gather the sites of a transcript into table rows.
 
-Coordinates in the output are 1-based on the transcript. The codon at the
-site itself counts as the first codon whatever it reads (ATG, a near-cognate
-such as CTG, or even a stop), and is translated with the standard genetic
-code like every other codon.
+Coordinates in the output are 1-based on the transcript. The sites table
+lists only positions where a start codon begins: ATG or a near-cognate codon
+(one letter from ATG, such as CTG), whole and free of N. The start codon is
+the ORF's first codon and translates to M, since initiator tRNA carries
+methionine whatever codon it reads; every later codon follows the standard
+genetic code.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from Bio.Data import CodonTable
 
 from .tokens import NUCLEOTIDES, decode
 
-__all__ = ["TABLE_COLUMNS", "Orf", "Site", "find_orf", "find_orfs", "site_table"]
+__all__ = ["START_CODON_CODES", "TABLE_COLUMNS", "Orf", "Site", "find_orf", "find_orfs", "site_table",
+           "start_codon_positions"]
 
 TABLE_COLUMNS = (
     "transcript_id",
@@ -56,6 +59,11 @@ def _codon_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 _AMINO, _STOP = _codon_tables()
+# ATG and the nine codons one letter from it: where the sites table looks for starts
+START_CODON_CODES = np.array(sorted(code for code in range(64) if sum(
+    a != b for a, b in zip((code // 16, code // 4 % 4, code % 4), (0, 1, 3))) <= 1))
+_IS_START = np.zeros(_UNKNOWN_CODON + 1, dtype=bool)
+_IS_START[START_CODON_CODES] = True
 
 
 class Orf(NamedTuple):
@@ -76,7 +84,8 @@ class Orf(NamedTuple):
     stop_found : bool
         Whether an in-frame stop codon ends the ORF.
     protein : str
-        The translation, ``X`` for codons holding an N, no trailing ``*``.
+        The translation, ``X`` for codons holding an N, no trailing ``*``;
+        a start codon (ATG or near-cognate) at the site reads ``M``.
     """
 
     start_codon: str
@@ -170,6 +179,8 @@ def find_orfs(tokens: np.ndarray, starts: Sequence[int] | np.ndarray) -> list[Or
         amino = int(n_amino[index])
         first_codon = start // 3
         protein = frame_protein[start % 3][first_codon : first_codon + amino].decode()
+        if protein and _IS_START[codes[start]]:
+            protein = "M" + protein[1:]
         orfs.append(
             Orf(
                 start_codon=decode(tokens[start : start + 3]),
@@ -201,8 +212,17 @@ def find_orf(tokens: np.ndarray, start: int) -> Orf:
     return find_orfs(tokens, [start])[0]
 
 
+def start_codon_positions(tokens: np.ndarray) -> np.ndarray:
+    """Whether a start codon (ATG or near-cognate, no N) begins at each position of a transcript."""
+    tokens = np.asarray(tokens)
+    starts = np.zeros(tokens.size, dtype=bool)
+    starts[: max(tokens.size - 2, 0)] = _IS_START[_codon_codes(tokens)]
+    return starts
+
+
 def select_sites(
-    probabilities: np.ndarray, threshold: float | None = None, top_k: int | None = None
+    probabilities: np.ndarray, threshold: float | None = None, top_k: int | None = None,
+    candidates: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pick the predicted sites of one transcript, best first.
 
@@ -210,6 +230,9 @@ def select_sites(
     ----------
     probabilities : numpy.ndarray
         One probability per nucleotide.
+    candidates : numpy.ndarray, optional
+        Boolean per nucleotide: only these positions may be picked (all when
+        None).
     threshold : float, optional
         Keep sites with at least this probability. Defaults to 0.5 when
         ``top_k`` is not given either.
@@ -228,6 +251,8 @@ def select_sites(
     if top_k is not None and (isinstance(top_k, bool) or int(top_k) != top_k or top_k < 0):
         raise ValueError(f"top_k must be a non-negative integer, got {top_k!r}")
     keep = ~np.isnan(probabilities)
+    if candidates is not None:
+        keep &= np.asarray(candidates, dtype=bool).reshape(-1)
     if threshold is not None:
         keep &= probabilities >= threshold
     positions = np.flatnonzero(keep)
@@ -245,7 +270,7 @@ def site_table(
     threshold: float | None = None,
     top_k: int | None = None,
 ) -> list[Site]:
-    """Rows of the sites table for one transcript.
+    """Rows of the sites table for one transcript: its start codons that pass the limits.
 
     Parameters
     ----------
@@ -279,7 +304,7 @@ def site_table(
         raise ValueError(
             f"{transcript_id}: {tokens.size} tokens but {probabilities.size} probabilities"
         )
-    positions = select_sites(probabilities, threshold, top_k)
+    positions = select_sites(probabilities, threshold, top_k, candidates=start_codon_positions(tokens))
     orfs = find_orfs(tokens, positions)
     return [
         Site(transcript_id, int(position) + 1, float(probabilities[position]), *orf)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .read import InputError
 from .tokens import encode
 
 _CDS_FIELD = re.compile(r"(?:^|\|)CDS:(\d+)-(\d+)(?:\||$)")
@@ -109,7 +110,7 @@ def read_fasta(path: str | Path, tis_table: str | Path | None = None) -> Dataset
                 continue
             fields = line.split("\t")
             if len(fields) < 2 or not fields[1].strip().isdigit():
-                raise ValueError(f"{tis_table}:{line_no}: expected 'transcript_id<TAB>position'")
+                raise InputError(f"{tis_table}:{line_no}: expected 'transcript_id<TAB>position'")
             table.setdefault(fields[0].strip(), []).append(int(fields[1]))
     opener = gzip.open if str(path).endswith(".gz") else open
     ids, tokens, labels = [], [], []
@@ -126,7 +127,7 @@ def read_fasta(path: str | Path, tis_table: str | Path | None = None) -> Dataset
                 starts = [int(match.group(1))] if match else []
             for start in starts:
                 if not 1 <= start <= codes.size:
-                    raise ValueError(f"{transcript_id}: TIS position {start} outside 1..{codes.size}")
+                    raise InputError(f"{transcript_id}: TIS position {start} outside 1..{codes.size}")
                 label[start - 1] = 1
             ids.append(transcript_id)
             tokens.append(codes)
@@ -149,7 +150,7 @@ def load_dataset(path: str | Path) -> Dataset:
             return Dataset(data["ids"], data["tokens"], data["offsets"], data["tis"])
     if path.name.endswith((".npy", ".npy.gz")):
         return read_original(path)
-    raise ValueError(f"{path}: expected a prepared .npz or an original .npy/.npy.gz file")
+    raise InputError(f"{path}: expected a prepared .npz or an original .npy/.npy.gz file")
 
 
 def concatenate(datasets: list) -> Dataset:
@@ -169,15 +170,15 @@ def run(args) -> int:
     source = str(args.input)
     if source.endswith((".npy", ".npy.gz")):
         if args.tis_table:
-            raise ValueError("--tis_table applies to FASTA input only")
+            raise InputError("--tis_table applies to FASTA input only")
         dataset = read_original(source)
     else:
         dataset = read_fasta(source, args.tis_table)
     if len(dataset) == 0:
-        raise ValueError(f"{source}: no transcripts")
+        raise InputError(f"{source}: no transcripts")
     output = str(args.output)
     if not output.endswith(".npz"):
-        raise ValueError(f"{output}: the output must end in .npz")
+        raise InputError(f"{output}: the output must end in .npz")
     save_dataset(dataset, output)
     print(f"{output}: {len(dataset)} transcripts, {dataset.tokens.size} nt, {dataset.tis.size} TISs")
     return 0

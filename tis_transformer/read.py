@@ -29,7 +29,7 @@ from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from .tokens import InvalidSequenceError, encode
 
-__all__ = ["InputError", "read_records", "load_npy"]
+__all__ = ["InputError", "is_file_argument", "read_records", "load_npy"]
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fas")
 NPY_SUFFIX = ".npy"
@@ -39,6 +39,7 @@ _NPY_MAGIC = b"\x93NUMPY"
 _MAX_TOKEN = 4
 # Longest part of a bad command-line argument quoted back in an error.
 _QUOTE_LIMIT = 60
+_NOT_LITERAL = re.compile(r"[^ACGTUNacgtun]")
 
 
 class InputError(ValueError):
@@ -70,11 +71,10 @@ def read_records(source: str) -> Iterator[tuple[str, np.ndarray]]:
         input, a file that is neither FASTA nor ``.npy``, an invalid
         character, an empty record or a repeated id.
     """
-    path = Path(source)
-    # Path("") is the current directory; an empty argument is no file.
-    if not source.strip() or not path.exists():
+    if not is_file_argument(source):
         yield _literal_record(source)
         return
+    path = Path(source)
     if path.is_dir():
         raise InputError(f"{source}: is a directory, not a FASTA or .npy file")
     seen: set[str] = set()
@@ -89,21 +89,39 @@ def read_records(source: str) -> Iterator[tuple[str, np.ndarray]]:
         raise InputError(f"{source}: no records (empty input)")
 
 
+def is_file_argument(source: str) -> bool:
+    """Whether a command-line argument names an existing file or directory.
+
+    A name too long for the file system is no file: it may be a long
+    sequence typed on the command line.
+    """
+    # Path("") is the current directory; an empty argument is no file.
+    if not source.strip():
+        return False
+    try:
+        return Path(source).exists()
+    except (OSError, ValueError):  # ENAMETOOLONG, an embedded NUL
+        return False
+
+
 def _literal_record(source: str) -> tuple[str, np.ndarray]:
-    """Read a command-line argument that names no file as a sequence."""
+    """Read a command-line argument that names no file as a sequence.
+
+    Only A, C, G, T, U and N are read here, not the other IUPAC codes that
+    a FASTA file may hold: otherwise a mistyped file name made of those
+    letters (``BRCA``) would be predicted as a sequence.
+    """
     sequence = source.strip()
     shown = source if len(source) <= _QUOTE_LIMIT else source[:_QUOTE_LIMIT] + "..."
     if not sequence:
         raise InputError(f"{shown!r}: no such file or not a nucleotide sequence (empty)")
-    try:
-        tokens = encode(sequence, "sequence")
-    except InvalidSequenceError as error:
-        # The message of encode starts with the record name; keep its detail.
-        detail = str(error).split(": ", 1)[-1]
+    bad = _NOT_LITERAL.search(sequence)
+    if bad:
         raise InputError(
-            f"{shown!r}: no such file or not a nucleotide sequence ({detail})"
-        ) from None
-    return "sequence", tokens
+            f"{shown!r}: no such file, and not a nucleotide sequence (character {bad.group()!r} at "
+            f"position {bad.start() + 1}; a sequence on the command line holds only A, C, G, T, U and N)"
+        )
+    return "sequence", encode(sequence, "sequence")
 
 
 def _is_gzip_name(path: Path) -> bool:
@@ -165,7 +183,8 @@ def _one_line(error: BaseException) -> str:
 
 def _fasta_records(path: Path) -> Iterator[tuple[str, np.ndarray]]:
     try:
-        with _open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as text:
+        # utf-8-sig: a byte-order mark that some editors write before the first '>' is dropped
+        with _open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as text:
             yield from _parse_fasta(path, text)
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a FASTA file (binary or not UTF-8 text)") from None
@@ -241,6 +260,8 @@ def _numeric_record(path: Path, array: np.ndarray) -> tuple[str, np.ndarray]:
         array = array[:, 0]
     if array.ndim != 1:
         raise InputError(f"{path}: expected a 1-D token array, found shape {array.shape}")
+    if array.size == 0:
+        raise InputError(f"{path}: record {name!r}: empty sequence")
     return name, _checked_tokens(f"{path}: record {name!r}", array)
 
 
@@ -322,7 +343,7 @@ def _load_npy_handle(path: Path, handle: IO[bytes]) -> np.ndarray:
             raise InputError(f"{path}: unsupported .npy version {version}")
     except InputError:
         raise
-    except (ValueError, SyntaxError, TypeError) as error:
+    except Exception as error:  # noqa: BLE001 - numpy's header parser raises ValueError, SyntaxError, TokenError...
         raise InputError(f"{path}: not a valid .npy file: {_one_line(error)}") from None
     if dtype.hasobject:
         array = _restricted_unpickle(path, handle)

@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .orfs import DEFAULT_THRESHOLD, Site, find_orf, site_table
+from .orfs import DEFAULT_THRESHOLD, Site, find_orf, select_sites, site_table, start_codon_positions
 from .report_svg import LEGEND, PAGE_HEAD, SORTER, Box, bar_chart, track
 
 __all__ = ["Report", "Summary", "multiqc_sample", "multiqc_table", "npy_annotations", "orf_class"]
@@ -148,7 +148,9 @@ class Summary:
     def add(self, transcript_id: str, tokens: np.ndarray, probabilities: np.ndarray) -> tuple[float, list[Site]]:
         """Count one transcript; returns its best score and its first reported sites."""
         probabilities = np.asarray(probabilities).reshape(-1)
-        best = float(np.nanmax(probabilities)) if probabilities.size else 0.0
+        # only start codons can be reported (orfs.site_table): the best score is theirs
+        starts = start_codon_positions(tokens)
+        best = float(np.nanmax(probabilities[starts], initial=0.0)) if starts.any() else 0.0
         best = 0.0 if np.isnan(best) else best
         self.transcripts += 1
         self.nucleotides += probabilities.size
@@ -158,9 +160,7 @@ class Summary:
         threshold = self.threshold
         if threshold is None and self.top_k is None:
             threshold = DEFAULT_THRESHOLD
-        chosen = probabilities >= threshold if threshold is not None else np.ones(probabilities.size, bool)
-        count = int(np.count_nonzero(chosen))
-        count = min(count, self.top_k) if self.top_k is not None else count
+        count = select_sites(probabilities, threshold, self.top_k, candidates=starts).size
         self.sites += count
         self.with_site += count > 0
         limit = min(self.top_k or SITES_PER_TRANSCRIPT, SITES_PER_TRANSCRIPT)
@@ -300,14 +300,14 @@ class Report:
             Lines of the run description (model, mode, input, ...), shown in
             this order before the counts.
         """
-        from .write import _atomic_output
+        from .write import _open_output
 
         for name in self.missing():
             log.warning("--plot %s: no such transcript in the input; not drawn", name)
         run = {"tis-transformer": __version__, **run,
                "wall time": f"{time.time() - self.started:.1f} s",
                "written": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-        with _atomic_output(Path(path), binary=False) as handle:
+        with _open_output(Path(path), binary=False) as handle:
             handle.write(self.html(run))
 
     def html(self, run: Mapping[str, str]) -> str:
@@ -374,43 +374,35 @@ class Report:
                 f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table></section>")
 
 
-def open_report(args) -> Report:
+def open_report(args, source: str) -> Report:
     """A :class:`Report` for the ``impute`` options, checked before predicting.
 
-    An original-format ``.npy`` input supplies the annotated CDS from its labels.
+    ``source`` is the file read (standard input is spooled to one); an
+    original-format ``.npy`` input supplies the annotated CDS from its labels.
     """
     from .read import InputError
+    from .write import check_writable, parse_output
 
     if args.report_top < 0:
         raise InputError("--report_top must be 0 or more")
-    if not Path(args.report).resolve().parent.is_dir():
-        raise InputError(f"{args.report}: cannot write the report: no such directory")
-    from .write import FORMATS
-
+    check_writable(args.report)
     for output in args.output or []:
-        prefix, _, rest = output.partition(":")
-        if Path(rest if rest and prefix in FORMATS else output).resolve() == Path(args.report).resolve():
+        path, _ = parse_output(output)
+        if path is not None and Path(path).resolve() == Path(args.report).resolve():
             raise InputError(f"{args.report}: named both as an output and as the report")
-    annotated = npy_annotations(args.input) if ".npy" in Path(args.input).name.lower() else None
+    annotated = npy_annotations(source) if Path(source).is_file() else None
     return Report(args.report_top, args.plot, args.threshold, args.top_k, annotated)
 
 
-def run_description(args, predictor, isoforms, progress) -> dict[str, str]:
-    """The run section of the report: model, mode, input, sites and throughput."""
+def run_description(header: Mapping[str, str], predictor, isoforms, progress, targets) -> dict[str, str]:
+    """The run section of the report: the tables' header lines, then the device, the
+    isoform comparison, the outputs and the size of the input."""
+    run = dict(header)
     if isoforms is not None:
-        mode = f"isoform comparison ({len(isoforms):,} starts of {isoforms.transcripts:,} transcripts)"
-    elif predictor.reads_isoforms:
-        mode = "--alone: each transcript scored by itself"
-    else:
-        mode = "each transcript by itself (the model does not compare isoforms)"
-    if args.top_k is not None:
-        sites = f"the {args.top_k} best per transcript (--top_k)"
-    else:
-        sites = f"probability ≥ {args.threshold if args.threshold is not None else DEFAULT_THRESHOLD:g}"
-    source = str(args.input)
-    if not Path(source).exists():
-        source = f"a sequence on the command line ({progress.nucleotides:,} nt)"
-    return {"model": f"{predictor.path.name} ({predictor.metadata.get('name', predictor.path.stem)})",
-            "device": predictor.device.upper(), "mode": mode, "input": source,
-            "outputs": ", ".join(args.output or []) or "default", "sites reported": sites,
-            "input size": f"{progress.records:,} transcripts, {progress.nucleotides:,} nt"}
+        run["mode"] = f"{run.get('mode', 'isoform comparison')} ({len(isoforms):,} starts of " \
+                      f"{isoforms.transcripts:,} transcripts)"
+    run["model"] = f"{predictor.path.name} ({predictor.metadata.get('name', predictor.path.stem)})"
+    run["device"] = predictor.device.upper()
+    run["outputs"] = ", ".join(f"{path or 'standard output'} ({fmt})" for path, fmt in targets)
+    run["input size"] = f"{progress.records:,} transcripts, {progress.nucleotides:,} nt"
+    return run

@@ -22,6 +22,7 @@ from .features import (FEATURE_NAMES, IS_ATG_COLUMN, NEAR_COGNATE_COLUMN, featur
 from .metrics import atg_mask, tis_metrics
 from .network import NetworkConfig, TISNetwork
 from .prepare import Dataset, concatenate, load_dataset
+from .read import InputError
 from .tokens import MASK, N, PAD
 from .isoforms import ISOFORM_NAMES, IsoformIndex
 from .trees import TreeScorer, fit_trees, fit_two_stage_trees, score_isoform_index, with_tree_column
@@ -141,10 +142,10 @@ def find_data_files(data_path: str | Path) -> list[Path]:
     """Every dataset file in a directory (``.npz``, ``.npy.gz``, ``.npy``), sorted by name."""
     data_path = Path(data_path)
     if not data_path.is_dir():
-        raise ValueError(f"{data_path}: not a directory of chromosome files")
+        raise InputError(f"{data_path}: not a directory of chromosome files")
     files = sorted(p for p in data_path.iterdir() if p.name.endswith(DATA_SUFFIXES))
     if not files:
-        raise ValueError(f"{data_path}: no .npz, .npy.gz or .npy files")
+        raise InputError(f"{data_path}: no .npz, .npy.gz or .npy files")
     return files
 
 
@@ -154,10 +155,10 @@ def split_files(data_path: str | Path, val_set: list[str], test_set: list[str]) 
     names = {p.name: p for p in files}
     for name in list(val_set) + list(test_set):
         if name not in names:
-            raise ValueError(f"{name}: not found in {data_path} (have {', '.join(sorted(names))})")
+            raise InputError(f"{name}: not found in {data_path} (have {', '.join(sorted(names))})")
     overlap = set(val_set) & set(test_set)
     if overlap:
-        raise ValueError(f"{', '.join(sorted(overlap))}: in both the validation and the test set")
+        raise InputError(f"{', '.join(sorted(overlap))}: in both the validation and the test set")
     held = set(val_set) | set(test_set)
     return {
         "train": [p for p in files if p.name not in held],
@@ -181,7 +182,7 @@ class TranscriptData(L.LightningDataModule):
         super().__init__()
         self.split = split_files(data_path, val_set, test_set)
         if not self.split["train"]:
-            raise ValueError("no training files left after holding out the validation and test sets")
+            raise InputError("no training files left after holding out the validation and test sets")
         self.max_tokens = max_tokens
         self.max_per_batch = max_per_batch
         self.num_workers = num_workers
@@ -637,7 +638,7 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
                 "non_atg_logit_shift", "non_start_logit_shift", "tree_model", "tree_stage_one")
     missing = [k for k in own if k not in kept and not any(part in k for part in optional)]
     if missing:
-        raise ValueError(f"{checkpoint}: checkpoint does not match the architecture "
+        raise InputError(f"{checkpoint}: checkpoint does not match the architecture "
                          f"({len(missing)} tensors missing, e.g. {missing[0]})")
     model.load_state_dict(kept, strict=False)
 
@@ -772,13 +773,14 @@ def _val_interval(value: float):
     return int(value) if value > 1 else value
 
 
-def run(args: argparse.Namespace, task: str) -> int:
+def run(args: argparse.Namespace, task: str | None = None) -> int:
     """Train a model as the ``pretrain`` or ``train`` command asks; print test metrics."""
+    task = task or args.command
     if task == "train" and args.trees and not (args.prefit_feature_head and args.orf_features and args.feature_head):
-        raise ValueError("--trees are fitted with the feature head: add --orf_features, --feature_head and "
+        raise InputError("--trees are fitted with the feature head: add --orf_features, --feature_head and "
                          "--prefit_feature_head")
     if task == "train" and args.trees and not 0 < args.tree_blend <= 1:
-        raise ValueError(f"--tree_blend must be in (0, 1], got {args.tree_blend}")
+        raise InputError(f"--tree_blend must be in (0, 1], got {args.tree_blend}")
     L.seed_everything(args.seed, workers=True, verbose=False)
     data = TranscriptData(args.data_path, _comma_list(args.val_set), _comma_list(args.test_set),
                           args.max_tokens, args.max_transcripts_per_batch, args.num_workers,

@@ -1,16 +1,21 @@
 """Write predictions as the original tool's ``.npy`` results, or as a table of
 sites in TSV, GFF3 or BED.
 
-A file is written whole or not at all: the output goes to a temporary file
-beside the target that replaces the target only once every transcript has
-been written, because predictions are streamed and a bad record or an
-interrupt may come at any point.
+A regular file is written whole or not at all: the output goes to a
+temporary file beside the target (through a symbolic link, beside the file
+it points to) that replaces the target only once every transcript has been
+written, because predictions are streamed and a bad record or an interrupt
+may come at any point. Standard output (``-``), devices and pipes are
+written as the results arrive. The table formats open with comment lines
+that say which tool, model and mode made them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +27,7 @@ import numpy as np
 from .orfs import TABLE_COLUMNS, Site, site_table
 from .read import InputError
 
-__all__ = ["FORMATS", "OutputError", "format_from_path", "write_outputs", "write_results"]
+__all__ = ["FORMATS", "STDOUT", "OutputError", "format_from_path", "parse_output", "write_outputs", "write_results"]
 
 FORMATS = ("npy", "tsv", "gff3", "bed", "positions", "multiqc")
 # MultiQC finds its custom content by these endings.
@@ -39,6 +44,9 @@ _SUFFIXES = {
     ".bed": "bed",
 }
 SOURCE = "tis-transformer"
+# "-" as an output path is standard output
+STDOUT = "-"
+_FORMAT_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9]*):(.+)$")
 # GFF3 asks for percent-encoding of these in column 1 and in attribute values.
 _GFF_SEQID_SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:^*$@!+_?-|"
 _GFF_VALUE_SAFE = _GFF_SEQID_SAFE + " #/()[]{}'\"<>~`"
@@ -46,6 +54,21 @@ _GFF_VALUE_SAFE = _GFF_SEQID_SAFE + " #/()[]{}'\"<>~`"
 
 class OutputError(InputError):
     """A bad output request (unknown format, unusable path); one line."""
+
+
+def parse_output(output: str, fmt: str | None = None) -> tuple[str | None, str]:
+    """Split one ``-o [FORMAT:]PATH`` option into ``(path, format)``.
+
+    A leading word and a colon is always read as a format, so that an unknown
+    one is refused instead of becoming part of a file name; ``-`` is
+    standard output (path None). Write ``./name:with:colons.tsv`` for a file
+    whose name holds a colon.
+    """
+    match = _FORMAT_PREFIX.match(output)
+    if match:
+        fmt, output = match.group(1), match.group(2)
+    path = None if output == STDOUT else output
+    return path, format_from_path(path, fmt)
 
 
 def format_from_path(path: str | None, fmt: str | None) -> str:
@@ -131,40 +154,63 @@ def write_outputs(
     results: Iterable[tuple[str, np.ndarray, np.ndarray]],
     threshold: float | None = None,
     top_k: int | None = None,
-) -> None:
+    header: dict | None = None,
+) -> dict:
     """Write one stream of predictions to several outputs at once.
 
-    Every output is written whole or not at all: if ``results`` raises, none
-    of the files appears.  See :func:`write_results` for the arguments;
-    ``targets`` holds ``(path, format)`` pairs, at most one with path None.
+    Every regular file is written whole or not at all: if ``results``
+    raises, none of them appears.  See :func:`write_results` for the
+    arguments; ``targets`` holds ``(path, format)`` pairs, at most one with
+    path None (standard output).  ``header``: ``{name: value}`` written as
+    comment lines at the top of the table formats (``# name: value``; GFF3
+    ``#!name value``), e.g. the tool version, model and mode.
+
+    Returns
+    -------
+    dict
+        ``transcripts``, ``nucleotides``, ``sites`` (rows of the sites table,
+        counted whether or not a table format was written) and
+        ``transcripts_with_sites``.
     """
     chosen = [(path, format_from_path(path, fmt)) for path, fmt in targets]
-    paths = [path for path, _ in chosen if path is not None]
-    if len(set(map(os.path.abspath, paths))) != len(paths):
-        raise OutputError("the same output file is named twice")
+    paths = [os.path.realpath(path) for path, _ in chosen if path is not None]
+    if len(set(paths)) != len(paths) or sum(path is None for path, _ in chosen) > 1:
+        raise OutputError("the same output is named twice")
+    counts = {"transcripts": 0, "nucleotides": 0, "sites": 0, "transcripts_with_sites": 0}
     with contextlib.ExitStack() as stack:
         sinks = []
         for path, fmt in chosen:
             handle = sys.stdout if path is None else stack.enter_context(
-                _atomic_output(Path(path), binary=fmt == "npy"))
-            sinks.append(_Sink(handle, fmt, threshold, top_k, path))
+                _open_output(Path(path), binary=fmt == "npy"))
+            sinks.append(_Sink(handle, fmt, threshold, top_k, header or {}, path))
         for sink in sinks:
             sink.start()
+        counter = _Sink(None, "count", threshold, top_k, {})
         for result in results:
+            sites = None
             for sink in sinks:
-                sink.add(*result)
+                sites = sink.add(*result, sites=sites)
+            sites = counter.add(*result, sites=sites)
+            counts["transcripts"] += 1
+            counts["nucleotides"] += len(result[1])
+            counts["sites"] += len(sites)
+            counts["transcripts_with_sites"] += bool(sites)
         for sink in sinks:
             sink.finish()
     sys.stdout.flush()
+    return counts
 
 
 class _Sink:
-    """One output being written: a header, a part per transcript, a footer."""
+    """One output being written: a header, a part per transcript, a footer.
 
-    def __init__(self, handle: IO, fmt: str, threshold: float | None, top_k: int | None,
+    The ``count`` format writes nothing: it finds the sites for the counts.
+    """
+
+    def __init__(self, handle: IO | None, fmt: str, threshold: float | None, top_k: int | None, header: dict,
                  path: str | None = None):
         self.handle, self.fmt, self.threshold, self.top_k = handle, fmt, threshold, top_k
-        self.path = path
+        self.header, self.path = header, path
         self.rows: list = []
         if fmt == "multiqc":
             from .report import Summary
@@ -172,26 +218,34 @@ class _Sink:
             self.summary = Summary(threshold, top_k)
 
     def start(self) -> None:
+        comments = "".join(f"# {key}: {value}\n" for key, value in self.header.items())
         if self.fmt == "tsv":
-            self.handle.write("\t".join(TABLE_COLUMNS) + "\n")
+            self.handle.write(comments + "\t".join(TABLE_COLUMNS) + "\n")
         elif self.fmt == "gff3":
-            self.handle.write("##gff-version 3\n")
+            self.handle.write("##gff-version 3\n" + "".join(
+                f"#!{key.replace(' ', '-')} {value}\n" for key, value in self.header.items()))
+        elif self.fmt == "bed":
+            self.handle.write(comments)
         elif self.fmt == "positions":
-            self.handle.write("\t".join(POSITION_COLUMNS) + "\n")
+            self.handle.write(comments + "\t".join(POSITION_COLUMNS) + "\n")
 
-    def add(self, transcript_id: str, tokens: np.ndarray, probs: np.ndarray) -> None:
+    def add(self, transcript_id: str, tokens: np.ndarray, probs: np.ndarray, sites: list | None = None):
+        """Write one transcript; returns its sites when this format found them (else ``sites``)."""
         if self.fmt == "npy":
             self.rows.append((f">{transcript_id}", np.asarray(tokens, dtype=np.int64),
                               np.asarray(probs, dtype=np.float32)))
-        elif self.fmt == "multiqc":
-            self.summary.add(transcript_id, tokens, probs)
         elif self.fmt == "positions":
             self.handle.write(_positions_block(transcript_id, tokens, probs))
+        elif self.fmt == "multiqc":
+            self.summary.add(transcript_id, tokens, probs)
         else:
-            line = {"tsv": _tsv_line, "gff3": _gff3_line, "bed": _bed_line}[self.fmt]
-            length = len(tokens)
-            for site in site_table(transcript_id, tokens, probs, threshold=self.threshold, top_k=self.top_k):
-                self.handle.write(line(site, length) + "\n")
+            if sites is None:
+                sites = site_table(transcript_id, tokens, probs, threshold=self.threshold, top_k=self.top_k)
+            if self.fmt != "count":
+                line = {"tsv": _tsv_line, "gff3": _gff3_line, "bed": _bed_line}[self.fmt]
+                length = len(tokens)
+                self.handle.write("".join(line(site, length) + "\n" for site in sites))
+        return sites
 
     def finish(self) -> None:
         if self.fmt == "npy":
@@ -215,14 +269,55 @@ def _positions_block(transcript_id: str, tokens: np.ndarray, probs: np.ndarray) 
     return "".join(prefix + p + "\t" + n + "\t" + v + "\n" for p, n, v in zip(positions, letters, values))
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse an output path that cannot or must not be written, before any work is done.
+
+    Raises
+    ------
+    OutputError
+        When the path is a directory, its directory is missing, or it is a
+        read-only file (refused even for root, who could write it).
+    """
+    path = Path(path)
+    real = Path(os.path.realpath(path))
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        if not real.parent.is_dir():
+            raise OutputError(f"{path}: cannot write: no such directory {str(real.parent)!r}") from None
+        return
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise OutputError(f"{path}: cannot write: is a directory")
+    if stat.S_ISREG(status.st_mode) and (not status.st_mode & 0o222 or not os.access(real, os.W_OK)):
+        raise OutputError(f"{path}: cannot write: the file is read-only")
+
+
 @contextlib.contextmanager
-def _atomic_output(path: Path, binary: bool) -> Iterator[IO]:
+def _open_output(path: Path, binary: bool) -> Iterator[IO]:
+    """An output file: atomic for a regular file (or a link to one), direct for a device or pipe."""
+    check_writable(path)
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            # /dev/stdout, a named pipe, a terminal: written as the results come, never replaced
+            with open(path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) \
+                    as handle:
+                yield handle
+            return
+    with _atomic_output(Path(os.path.realpath(path)), binary, shown=path) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _atomic_output(path: Path, binary: bool, shown: Path | None = None) -> Iterator[IO]:
     """Open a temporary file beside ``path`` that becomes ``path`` on success."""
+    shown = shown or path
     directory = path.parent
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as error:
-        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+        raise OutputError(f"{shown}: cannot write: {error.strerror or error}") from None
     try:
         if binary:
             handle = os.fdopen(fd, "wb")
@@ -230,12 +325,16 @@ def _atomic_output(path: Path, binary: bool) -> Iterator[IO]:
             handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         with handle:
             yield handle
-        # mkstemp makes the file private; give it the mode a plain open would.
-        os.chmod(temporary, 0o666 & ~_umask())
+        # mkstemp makes the file private; give it the mode it had, or the one a plain open would.
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.chmod(temporary, mode)
         try:
             os.replace(temporary, path)
         except OSError as error:
-            raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+            raise OutputError(f"{shown}: cannot write: {error.strerror or error}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
