@@ -19,15 +19,22 @@ TRAIN_EXTRA_HINT = ("this command needs the training extra: "
 def _impute_parser(sub) -> None:
     p = sub.add_parser("impute", help="predict TIS probabilities for every nucleotide",
                        description="Predict a TIS probability for every nucleotide of each transcript.")
-    p.add_argument("input", help="a nucleotide sequence, a FASTA file (.fa/.fasta/.fna, gzip or not) "
-                   "or an original-format .npy")
+    p.add_argument("input", nargs="?", help="a nucleotide sequence, a FASTA file (.fa/.fasta/.fna, gzip or "
+                   "not) or an original-format .npy; none with --genome")
     p.add_argument("model", nargs="?", default=None,
                    help="ONNX model file or shipped model name (default: the shipped human model)")
     p.add_argument("-o", "--output", action="append", metavar="[FORMAT:]PATH",
                    help="output file; the format follows its suffix (.npy, .tsv, .gff3, .bed) or a "
                    "FORMAT: prefix (npy, tsv, gff3, bed, positions). Repeat for several outputs of one "
                    "run. Default: INPUT stem + .npy for files, the site table on stdout for a sequence")
-    p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed", "positions"],
+    genome = p.add_argument_group("genome mode", "transcripts from a genome and its annotation; ORFs in genome "
+                                  "coordinates (-o .tsv, .bed (BED12), .gtf, .gff3)")
+    genome.add_argument("--genome", metavar="GENOME.fa", help="genome FASTA (plain, gzip or bgzip)")
+    genome.add_argument("--annotation", metavar="ANNOTATION.gtf|.gff3",
+                        help="GTF or GFF3 whose exon features make the transcripts")
+    genome.add_argument("--biotypes", metavar="B1,B2", help="predict only transcripts of these biotypes "
+                        "(default: all)")
+    p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed", "positions", "gtf"],
                    help="output format when one output is given (positions: every nucleotide's "
                    "probability as a table)")
     sites = p.add_mutually_exclusive_group()

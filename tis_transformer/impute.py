@@ -66,6 +66,11 @@ def run(args) -> int:
         raise InputError("--top_k must be at least 1")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise InputError("--threshold must lie between 0 and 1")
+    if args.genome or args.annotation:
+        from .genome_mode import run as run_genome
+        return run_genome(args)
+    if args.input is None:
+        raise InputError("give an input (sequence, FASTA or .npy), or --genome and --annotation")
     literal = not os.path.exists(args.input)
     targets = output_targets(args.output, args.format, args.input, literal)
     for path, fmt in targets:
