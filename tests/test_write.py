@@ -119,9 +119,10 @@ def test_bed(tmp_path):
     out = tmp_path / "sites.bed"
     write_results(str(out), None, results())
     assert read_lines(out) == [
-        "tx1\t2\t11\ttx1:3\t900\t+",
-        "tx1\t11\t13\ttx1:12\t625\t+",
-        "tx2\t0\t6\ttx2:1\t550\t+",
+        # BED12: thick = the ORF (empty for site 12, whose ORF is), one block
+        "tx1\t2\t11\ttx1:3\t900\t+\t2\t11\t0\t1\t9,\t0,",
+        "tx1\t11\t13\ttx1:12\t625\t+\t11\t11\t0\t1\t2,\t0,",
+        "tx2\t0\t6\ttx2:1\t550\t+\t0\t6\t0\t1\t6,\t0,",
     ]
 
 
@@ -138,7 +139,7 @@ def test_stdout(capsys):
 
 def test_stdout_in_another_format(capsys):
     write_results(None, "bed", [("sequence", TOKENS, PROBS)], top_k=1)
-    assert capsys.readouterr().out == "sequence\t2\t11\tsequence:3\t900\t+\n"
+    assert capsys.readouterr().out == "sequence\t2\t11\tsequence:3\t900\t+\t2\t11\t0\t1\t9,\t0,\n"
 
 
 # ---------------------------------------------------------------------- npy
