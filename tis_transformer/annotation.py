@@ -237,7 +237,8 @@ def _gtf_attributes(path: Path, number: int, text: str) -> dict[str, str]:
 
 def _read_gtf(path: Path, lines: Iterator) -> tuple[dict, object]:
     parts: dict[str, _Parts] = {}
-    found_attributes: dict[str, dict] = {}
+    # only what is kept of each transcript's attributes: a dict of them all would take 2 kB a transcript
+    found_attributes: dict[str, tuple] = {}
     gene_names: dict[str, str] = {}
     for number, line in lines:
         fields = _fields(path, number, line)
@@ -258,24 +259,27 @@ def _read_gtf(path: Path, lines: Iterator) -> tuple[dict, object]:
                 transcript_id = values.get("transcript_id")
                 if not transcript_id:
                     raise InputError(f"{path}: line {number}: {kind} without a transcript_id attribute")
-                found_attributes[transcript_id] = values
+                found_attributes[transcript_id] = _kept(values)
             _add(path, parts, transcript_id, fields, number)
         elif kind == "transcript":
             values = _gtf_attributes(path, number, fields[8])
             if values.get("transcript_id"):
-                found_attributes.setdefault(values["transcript_id"], {}).update(values)
+                old = found_attributes.get(values["transcript_id"], ("", "", ""))
+                found_attributes[values["transcript_id"]] = tuple(a or b for a, b in zip(_kept(values), old))
         elif kind == "gene":
             values = _gtf_attributes(path, number, fields[8])
             if values.get("gene_id") and values.get("gene_name"):
                 gene_names[values["gene_id"]] = values["gene_name"]
 
     def attributes(transcript_id: str) -> tuple[str, str, str]:
-        values = found_attributes.get(transcript_id, {})
-        gene_id = values.get("gene_id", "")
-        name = values.get("gene_name") or gene_names.get(gene_id, "")
-        return gene_id, name, _first_of(values, _BIOTYPE_KEYS)
+        gene_id, name, biotype = found_attributes.get(transcript_id, ("", "", ""))
+        return gene_id, name or gene_names.get(gene_id, ""), biotype
 
     return parts, attributes
+
+
+def _kept(values: dict) -> tuple[str, str, str]:
+    return values.get("gene_id", ""), values.get("gene_name", ""), _first_of(values, _BIOTYPE_KEYS)
 
 
 def _gff3_attributes(path: Path, number: int, text: str) -> dict[str, str]:
