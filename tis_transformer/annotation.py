@@ -108,12 +108,15 @@ def read_annotation(path: str | Path) -> tuple[list[Transcript], dict[str, bool]
     path = Path(path)
     with _open_text(path) as handle:
         lines = _numbered(path, handle)
-        first = _first_feature(path, lines)
-        if first is None:
-            raise InputError(f"{path}: no features (empty annotation)")
-        gff3 = first[2] is not None and _is_gff3(first)
-        reader = _read_gff3 if gff3 else _read_gtf
-        parts, attributes = reader(path, _chain(first[:2], lines))
+        try:
+            first = _first_feature(path, lines)
+            if first is None:
+                raise InputError(f"{path}: no features (empty annotation)")
+            reader = _read_gff3 if _is_gff3(first) else _read_gtf
+            parts, attributes = reader(path, _chain(first[:2], lines))
+        except (UnicodeDecodeError, EOFError, OSError) as error:
+            # a binary file, or a truncated gzip
+            raise InputError(f"{path}: not a GTF/GFF3 text file ({type(error).__name__})") from None
     if not parts:
         raise InputError(f"{path}: no exon features (empty annotation)")
     transcripts, skipped = [], 0
@@ -148,11 +151,8 @@ def _open_text(path: Path) -> IO[str]:
 
 
 def _numbered(path: Path, handle: IO[str]) -> Iterator[tuple[int, str]]:
-    """Numbered lines; a binary file is reported as not an annotation."""
-    try:
-        yield from enumerate(handle, start=1)
-    except (UnicodeDecodeError, EOFError, OSError) as error:
-        raise InputError(f"{path}: not a GTF/GFF3 text file ({type(error).__name__})") from None
+    """Numbered lines."""
+    return enumerate(handle, start=1)
 
 
 def _chain(first: tuple, lines: Iterator) -> Iterator[tuple[int, str]]:
@@ -183,11 +183,17 @@ def _is_gff3(first: tuple) -> bool:
 
 def _fields(path: Path, number: int, line: str) -> list | None:
     """The nine columns of a feature line, checked; None for a comment."""
-    if line.startswith("#") or line == "\n" or not line.strip():
+    if line.startswith("#") or not line.strip():
         return None
     fields = line.rstrip("\r\n").split("\t")
     if len(fields) != 9:
         raise InputError(f"{path}: line {number}: expected 9 tab-separated columns, found {len(fields)}")
+    fields[3], fields[4] = _interval(path, number, fields)
+    return fields
+
+
+def _interval(path: Path, number: int, fields: list) -> tuple[int, int]:
+    """Start and end of a feature line, with its strand checked."""
     try:
         start, end = int(fields[3]), int(fields[4])
     except ValueError:
@@ -197,11 +203,11 @@ def _fields(path: Path, number: int, line: str) -> list | None:
         raise InputError(f"{path}: line {number}: bad interval {start}-{end} (1-based, start <= end)")
     if fields[6] not in ("+", "-", ".", "?"):
         raise InputError(f"{path}: line {number}: strand must be +, - or ., got {fields[6][:10]!r}")
-    fields[3], fields[4] = start, end
-    return fields
+    return start, end
 
 
-def _add(path: Path, parts: dict, transcript_id: str, fields: list, number: int) -> None:
+def _parts_of(path: Path, parts: dict, transcript_id: str, fields: list, number: int) -> _Parts:
+    """The parts of a transcript, new or checked to be on the same sequence and strand."""
     found = parts.get(transcript_id)
     if found is None:
         found = parts[transcript_id] = _Parts(fields[0], fields[6], number)
@@ -211,14 +217,29 @@ def _add(path: Path, parts: dict, transcript_id: str, fields: list, number: int)
     elif found.strand != fields[6]:
         raise InputError(f"{path}: line {number}: transcript {transcript_id!r} is on the {fields[6]} strand here "
                          f"but on the {found.strand} strand at line {found.line}")
-    if fields[2] == _EXON:
-        found.exons.extend((fields[3], fields[4], number))
+    return found
+
+
+def _add(found: _Parts, kind: str, start: int, end: int, number: int) -> None:
+    if kind == _EXON:
+        found.exons.extend((start, end, number))
+    elif found.coding is None:
+        found.coding = [start, end, number]
     else:
-        if found.coding is None:
-            found.coding = [fields[3], fields[4], number]
-        else:
-            found.coding[0] = min(found.coding[0], fields[3])
-            found.coding[1] = max(found.coding[1], fields[4])
+        found.coding[0] = min(found.coding[0], start)
+        found.coding[1] = max(found.coding[1], end)
+
+
+def _gtf_value(text: str, key: str) -> str | None:
+    """The quoted value of one GTF attribute, found without parsing the rest (None if absent)."""
+    probe = key + ' "'
+    at = text.find(probe)
+    while at > 0 and text[at - 1] not in " ;\t":
+        at = text.find(probe, at + 1)
+    if at < 0:
+        return None
+    stop = text.find('"', at + len(probe))
+    return text[at + len(probe):stop] if stop > 0 else None
 
 
 def _gtf_attributes(path: Path, number: int, text: str) -> dict[str, str]:
@@ -240,36 +261,37 @@ def _read_gtf(path: Path, lines: Iterator) -> tuple[dict, object]:
     # only what is kept of each transcript's attributes: a dict of them all would take 2 kB a transcript
     found_attributes: dict[str, tuple] = {}
     gene_names: dict[str, str] = {}
+    # The hot loop of a 3-million-line GTF: the columns are split once and only
+    # the attributes needed are looked for; a transcript's first line is parsed whole.
     for number, line in lines:
-        fields = _fields(path, number, line)
-        if fields is None:
+        if line[0] == "#" or not line.strip():
             continue
+        fields = line.rstrip("\r\n").split("\t")
+        if len(fields) != 9:
+            raise InputError(f"{path}: line {number}: expected 9 tab-separated columns, found {len(fields)}")
+        start, end = _interval(path, number, fields)
         kind = fields[2]
         if kind in _PARTS:
-            text = fields[8]
-            # the transcript's attributes once; later lines only need its ID
-            start = text.find('transcript_id "')
-            if start >= 0 and (start == 0 or text[start - 1] in " ;\t"):
-                stop = text.find('"', start + 15)
-                transcript_id = text[start + 15:stop] if stop > 0 else None
-            else:
-                transcript_id = None
+            transcript_id = _gtf_value(fields[8], "transcript_id")
             if transcript_id is None or transcript_id not in found_attributes:
-                values = _gtf_attributes(path, number, text)
+                values = _gtf_attributes(path, number, fields[8])
                 transcript_id = values.get("transcript_id")
                 if not transcript_id:
                     raise InputError(f"{path}: line {number}: {kind} without a transcript_id attribute")
                 found_attributes[transcript_id] = _kept(values)
-            _add(path, parts, transcript_id, fields, number)
+            _add(_parts_of(path, parts, transcript_id, fields, number), kind, start, end, number)
         elif kind == "transcript":
-            values = _gtf_attributes(path, number, fields[8])
-            if values.get("transcript_id"):
-                old = found_attributes.get(values["transcript_id"], ("", "", ""))
-                found_attributes[values["transcript_id"]] = tuple(a or b for a, b in zip(_kept(values), old))
+            text = fields[8]
+            transcript_id = _gtf_value(text, "transcript_id")
+            if transcript_id:
+                biotype = _gtf_value(text, "transcript_biotype") or _gtf_value(text, "transcript_type")
+                new = (_gtf_value(text, "gene_id"), _gtf_value(text, "gene_name"), biotype)
+                old = found_attributes.get(transcript_id, ("", "", ""))
+                found_attributes[transcript_id] = tuple(a or b or "" for a, b in zip(new, old))
         elif kind == "gene":
-            values = _gtf_attributes(path, number, fields[8])
-            if values.get("gene_id") and values.get("gene_name"):
-                gene_names[values["gene_id"]] = values["gene_name"]
+            gene_id, name = _gtf_value(fields[8], "gene_id"), _gtf_value(fields[8], "gene_name")
+            if gene_id and name:
+                gene_names[gene_id] = name
 
     def attributes(transcript_id: str) -> tuple[str, str, str]:
         gene_id, name, biotype = found_attributes.get(transcript_id, ("", "", ""))
@@ -311,7 +333,8 @@ def _read_gff3(path: Path, lines: Iterator) -> tuple[dict, object]:
             if not parents:
                 raise InputError(f"{path}: line {number}: {fields[2]} without a Parent attribute")
             for parent in parents.split(","):
-                _add(path, parts, unquote(parent), fields, number)
+                transcript_id = unquote(parent)
+                _add(_parts_of(path, parts, transcript_id, fields, number), fields[2], fields[3], fields[4], number)
         elif "ID" in values:
             parent = values.get("Parent", "").split(",")[0]
             features[unquote(values["ID"])] = (fields[2], unquote(parent),
@@ -337,23 +360,23 @@ def _first_of(values: dict, keys: tuple) -> str:
 
 def _finish(path: Path, transcript_id: str, found: _Parts, attributes: tuple) -> Transcript:
     """Sort and check one transcript's exons; place its CDS."""
-    table = np.frombuffer(found.exons, dtype=np.int64).reshape(-1, 3)
-    table = table[np.lexsort((table[:, 1], table[:, 0]))]
-    overlap = np.flatnonzero(table[1:, 0] <= table[:-1, 1])
-    if overlap.size:
-        a, b = table[overlap[0]], table[overlap[0] + 1]
-        later, earlier = (a, b) if a[2] > b[2] else (b, a)
-        raise InputError(f"{path}: line {later[2]}: exon {later[0]}-{later[1]} of transcript {transcript_id!r} "
-                         f"overlaps exon {earlier[0]}-{earlier[1]} (line {earlier[2]})")
+    values = found.exons
+    # a few exons each: Python's sort beats numpy's per-call overhead here
+    rows = sorted(zip(values[0::3], values[1::3], values[2::3]))
+    for (a_start, a_end, a_line), (b_start, b_end, b_line) in zip(rows, rows[1:]):
+        if b_start <= a_end:
+            later, earlier = ((a_start, a_end, a_line), (b_start, b_end, b_line)) if a_line > b_line else \
+                ((b_start, b_end, b_line), (a_start, a_end, a_line))
+            raise InputError(f"{path}: line {later[2]}: exon {later[0]}-{later[1]} of transcript "
+                             f"{transcript_id!r} overlaps exon {earlier[0]}-{earlier[1]} (line {earlier[2]})")
+    exons = np.array([row[:2] for row in rows], dtype=np.int64)
     cds = None
     if found.coding is not None:
         low, high, number = found.coding
-        inside = (table[:, 0] <= low) & (low <= table[:, 1])
-        inside_high = (table[:, 0] <= high) & (high <= table[:, 1])
-        if not inside.any() or not inside_high.any():
+        if not any(a <= low <= b for a, b, _ in rows) or not any(a <= high <= b for a, b, _ in rows):
             raise InputError(f"{path}: line {number}: coding features {low}-{high} of transcript "
                              f"{transcript_id!r} reach outside its exons")
         cds = (int(low), int(high))
     gene_id, gene_name, biotype = attributes
-    return Transcript(transcript_id, found.chrom, found.strand, np.ascontiguousarray(table[:, :2]), cds,
-                      gene_id, gene_name, biotype, int(table[:, 2].min()))
+    return Transcript(transcript_id, found.chrom, found.strand, exons, cds, gene_id, gene_name, biotype,
+                      min(values[2::3]))
