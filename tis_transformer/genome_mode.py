@@ -79,13 +79,15 @@ def build_transcripts(genome: str | Path, annotation: str | Path, transcripts: l
     for t in transcripts:
         by_chrom[t.chrom].append(t)
     names = set(by_chrom)
-    found: list[str] = []
+    found: set[str] = set()
     paired: list[str] = []
+    genome_names: list[str] = []
     for name, letters in genome_sequences(genome):
+        genome_names.append(name)
         key = pair_names(name, names)
         if key is None or key in found:
             continue
-        found.append(key)
+        found.add(key)
         if key != name:
             paired.append(f"{key}->{name}")
         length = len(letters)
@@ -98,23 +100,14 @@ def build_transcripts(genome: str | Path, annotation: str | Path, transcripts: l
     if paired:
         log.info("paired %d annotation sequence names with the genome's: %s", len(paired),
                  ", ".join(paired[:5]) + (", ..." if len(paired) > 5 else ""))
-    missing = sorted(names - set(found))
+    missing = sorted(names - found)
     if not found:
-        genome_names = [name for name, _ in _headers(genome)]
         raise InputError(f"no annotated sequence is in the genome: {annotation} has "
                          f"{', '.join(sorted(names)[:4])}; {genome} has {', '.join(genome_names[:4])}")
     if missing:
         lost = sum(len(by_chrom[name]) for name in missing)
         log.warning("%d transcripts on %d sequences missing from the genome were skipped: %s", lost, len(missing),
                     ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else ""))
-
-
-def _headers(genome: str | Path) -> Iterator[tuple[str, int]]:
-    # only reached on an error: a second read of the genome for its names
-    for index, (name, _) in enumerate(genome_sequences(genome)):
-        if index >= 4:
-            return
-        yield name, index
 
 
 def _default_output(annotation: str, fmt: str | None) -> str:
