@@ -307,6 +307,12 @@ def test_cli_errors_leave_no_output(tmp_path, capsys):
     overlapping = tmp_path / "overlap.gtf"
     overlapping.write_text(GOOD_EXON + 'chr1\tx\texon\t200\t300\t.\t+\t.\tgene_id "g"; transcript_id "t";\n')
     cases.append(("genome.fa", genome_text, overlapping, f"{overlapping}: line 2: exon 200-300"))
+    past_end = tmp_path / "past_end.gtf"
+    past_end.write_text('chr2\tx\texon\t100\t900000\t.\t+\t.\tgene_id "g"; transcript_id "t";\n')
+    cases.append(("genome.fa", genome_text, past_end, f"{past_end}: line 1: transcript 't' ends at 900000, past the end"))
+    orphan = tmp_path / "orphan.gff3"
+    orphan.write_text("##gff-version 3\nchr1\tx\texon\t100\t200\t.\t+\t.\tID=e1\n")
+    cases.append(("genome.fa", genome_text, orphan, f"{orphan}: line 2: exon without a Parent attribute"))
     for name, text, annotation, message in cases:
         genome = tmp_path / name
         genome.write_text(text)
