@@ -163,6 +163,13 @@ def test_report_path_checked_before_predicting(tmp_path, capsys):
     assert "--report_top" in errors and not list(tmp_path.iterdir())
 
 
+def test_genome_mode_refuses_the_report_in_one_line(tmp_path, capsys):
+    from tis_transformer.__main__ import main
+
+    assert main(["impute", "--genome", "g.fa", "--annotation", "a.gtf", "--report", "r.html", "-q"]) == 1
+    assert "not available in genome mode" in capsys.readouterr().err
+
+
 def test_report_of_many_long_transcripts_stays_small():
     """300 transcripts, some of 100 kb: the size depends on the drawn ones and
     each track on the width of the figure, not on the input."""

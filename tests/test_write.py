@@ -120,9 +120,10 @@ def test_bed(tmp_path):
     out = tmp_path / "sites.bed"
     write_results(str(out), None, results())
     assert read_lines(out) == [
-        "tx1\t2\t11\ttx1:3\t900\t+",
-        "tx1\t10\t13\ttx1:11\t625\t+",
-        "tx2\t0\t6\ttx2:1\t550\t+",
+        # BED12: thick = the ORF, one block
+        "tx1	2	11	tx1:3	900	+	2	11	0	1	9,	0,",
+        "tx1	10	13	tx1:11	625	+	10	13	0	1	3,	0,",
+        "tx2	0	6	tx2:1	550	+	0	6	0	1	6,	0,",
     ]
 
 
@@ -139,7 +140,7 @@ def test_stdout(capsys):
 
 def test_stdout_in_another_format(capsys):
     write_results(None, "bed", [("sequence", TOKENS, PROBS)], top_k=1)
-    assert capsys.readouterr().out == "sequence\t2\t11\tsequence:3\t900\t+\n"
+    assert capsys.readouterr().out == "sequence\t2\t11\tsequence:3\t900\t+\t2\t11\t0\t1\t9,\t0,\n"
 
 
 # ---------------------------------------------------------------------- npy

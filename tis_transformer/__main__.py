@@ -72,8 +72,8 @@ def _impute_parser(sub) -> None:
                        description="Predict a TIS probability for every nucleotide of each transcript, "
                        "and list the likely start sites with their ORFs.",
                        epilog=IMPUTE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="a FASTA file (.fa/.fasta/.fna, gzip or not), an original-format .npy, "
-                   "- for FASTA on standard input, or a sequence (A, C, G, T, U, N)")
+    p.add_argument("input", nargs="?", help="a FASTA file (.fa/.fasta/.fna, gzip or not), an original-format "
+                   ".npy, - for FASTA on standard input, or a sequence (A, C, G, T, U, N); none with --genome")
     p.add_argument("model", nargs="?", default=None,
                    help="ONNX model file or shipped model name (default: the shipped human model)")
     p.add_argument("-o", "--output", action="append", metavar="[FORMAT:]PATH",
@@ -82,7 +82,14 @@ def _impute_parser(sub) -> None:
                    "content, also chosen by a name ending _mqc.tsv). Repeat for several "
                    "outputs of one run. Default: the site table in INPUT_STEM.tsv for a file, on "
                    "standard output for a sequence or standard input")
-    p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed", "positions"],
+    genome = p.add_argument_group("genome mode", "transcripts from a genome and its annotation; ORFs in genome "
+                                  "coordinates (-o .tsv, .bed (BED12), .gtf, .gff3)")
+    genome.add_argument("--genome", metavar="GENOME.fa", help="genome FASTA (plain, gzip or bgzip)")
+    genome.add_argument("--annotation", metavar="ANNOTATION.gtf|.gff3",
+                        help="GTF or GFF3 whose exon features make the transcripts")
+    genome.add_argument("--biotypes", metavar="B1,B2", help="predict only transcripts of these biotypes "
+                        "(default: all)")
+    p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed", "positions", "gtf"],
                    help="output format when one output is given (positions: every nucleotide's "
                    "probability as a table)")
     sites = p.add_mutually_exclusive_group()

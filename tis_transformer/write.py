@@ -414,13 +414,21 @@ def _gff3_line(site: Site, length: int) -> str:
 
 
 def _bed_line(site: Site, length: int) -> str:
+    """BED12 with the ORF as the thick part, one block (as genome mode's BED12)."""
     score = int(round(min(max(site.probability, 0.0), 1.0) * 1000))
+    start, end = site.position - 1, _feature_end(site, length)
     columns = [
         site.transcript_id,
-        str(site.position - 1),
-        str(_feature_end(site, length)),
+        str(start),
+        str(end),
         _site_name(site),
         str(score),
         "+",
+        str(start),
+        str(max(site.orf_end, start)),
+        "0",
+        "1",
+        f"{end - start},",
+        "0,",
     ]
     return "\t".join(columns)

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from tis_transformer import Prediction, Predictor, predict
+from tis_transformer.read import InputError, read_records
+
+from conftest import EXAMPLE_FASTA
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor(device="cpu", threads=1)
+
+
+def test_a_string_in_sites_out(predictor):
+    (result,) = predict("gccaccAUGGCGUCUUAA", top_k=1, predictor=predictor)
+    assert isinstance(result, Prediction) and result.id == "sequence_1"
+    assert result.sequence == "GCCACCATGGCGTCTTAA"
+    assert result.probabilities.shape == (18,) and result.probabilities.dtype == np.float32
+    (site,) = result.sites
+    assert (site.position, site.start_codon, site.protein, site.stop_found) == (7, "ATG", "MAS", True)
+
+
+def test_records_compare_isoforms_as_the_command_line_does(predictor, tmp_path):
+    from tis_transformer.__main__ import main
+    from tis_transformer.read import load_npy
+
+    records = [(name, "".join("ATCGN"[t] for t in tokens)) for name, tokens in read_records(str(EXAMPLE_FASTA))]
+    together = predict(records, predictor=predictor)
+    out = tmp_path / "cli.npy"
+    assert main(["impute", str(EXAMPLE_FASTA), "-o", str(out), "-q", "--threads", "1"]) == 0
+    for result, row in zip(together, load_npy(out)):
+        assert result.id == row[0][1:]
+        np.testing.assert_allclose(result.probabilities, row[2], atol=1e-6)
+    alone = predict(records, alone=True, predictor=predictor)
+    assert [r.id for r in alone] == [name for name, _ in records]
+    for result, (_, sequence) in zip(alone, records):
+        (single,) = predict([("x", sequence)], predictor=predictor)
+        np.testing.assert_allclose(result.probabilities, single.probabilities, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad,message", [([], "no sequences"), ("ACGJ", "invalid nucleotide 'J' at position 4"),
+                                         ([("a", "ACGT"), ("a", "ACGT")], "duplicate id"), ("", "empty sequence")])
+def test_bad_input(predictor, bad, message):
+    with pytest.raises(InputError, match=message):
+        predict(bad, predictor=predictor)
