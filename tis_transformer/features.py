@@ -38,7 +38,7 @@ from .orfs import _STOP, _UNKNOWN_CODON, _codon_codes
 from .tokens import A, C, G, T, encode
 
 __all__ = ["FEATURE_SET", "FEATURE_SETS", "FEATURE_NAMES", "HEXAMERS", "LOG_SCALE", "feature_set_of",
-           "fit_hexamer_log_odds", "orf_features", "padded_features"]
+           "fit_hexamer_log_odds", "orf_features", "orf_features_many", "padded_features"]
 
 FEATURE_SET = "orf-v5"
 
@@ -407,14 +407,14 @@ def padded_features(tokens: list, length: int, hexamer_log_odds: np.ndarray | No
     """
     columns = FEATURE_SETS[feature_set]
     out = np.zeros((len(tokens), length, columns + (trees is not None)), dtype=np.float32)
-    for row, t in enumerate(tokens):
-        out[row, : len(t), :columns] = orf_features(t, hexamer_log_odds, feature_set)
+    for row, (t, features) in enumerate(zip(tokens, orf_features_many(tokens, hexamer_log_odds, feature_set))):
+        out[row, : len(t), :columns] = features
     if trees is not None:
         alike = None
         if trees.isoform_columns and isoforms is not None:
             alike = np.zeros((len(tokens), length, isoforms.width), dtype=np.float32)
-            for row, t in enumerate(tokens):
-                alike[row, : len(t)] = isoforms.columns(t)
+            for row, (t, columns_of_t) in enumerate(zip(tokens, isoforms.columns_many(tokens))):
+                alike[row, : len(t)] = columns_of_t
         out[..., columns] = trees(out[..., :columns], alike)
     return out
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from .batch import batched_predictions
-from .features import FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_features, padded_features
+from .features import (FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_features, orf_features_many,
+                       padded_features)
 from .isoforms import IsoformIndex
 from .models import resolve_model
 from .read import InputError
@@ -135,7 +136,8 @@ class Predictor:
         once for its starts, once for the first-stage scores of its trees).
         """
         return score_isoform_index(transcripts, self.trees,
-                                   lambda t: orf_features(t, self.hexamer_log_odds, self.feature_set))
+                                   lambda t: orf_features(t, self.hexamer_log_odds, self.feature_set),
+                                   lambda ts: orf_features_many(ts, self.hexamer_log_odds, self.feature_set))
 
     def predict_batch(self, tokens: list[np.ndarray], isoforms: IsoformIndex | None = None) -> list[np.ndarray]:
         """Probabilities for transcripts run together in one padded batch (``isoforms``: see ``predict``)."""
