@@ -311,8 +311,21 @@ def export_short_window_graphs(network: TISNetwork, path: str | Path, logit_offs
             continue
         out = short_window_path(path, window)
         _export_graph(ExportableTIS(network, logit_offset, window=window).eval(), out)
+        _strip(out)
         written.append(out)
     return written
+
+
+def _strip(path: Path) -> None:
+    """Drop what onnxruntime does not read from a graph (the exporter's per-node trace notes): a third of it."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        node.doc_string = ""
+        del node.metadata_props[:]
+    del model.graph.value_info[:]
+    onnx.save(model, str(path))
 
 
 def network_from_onnx(path: str | Path) -> tuple[TISNetwork, float]:
