@@ -184,13 +184,16 @@ class IsoformIndex:
         seen: dict[int, int] = {}
         for chunk in _chunks(transcripts):
             found, chunk_hashes = starts_many(chunk)
-            for (_, k, c), whole in zip(found, chunk_hashes.tolist()):
-                keys.append(k)
-                codons.append(c)
+            ids = []
+            for whole in chunk_hashes.tolist():
                 # identical transcripts are one: neither is the other's sibling
-                owners.append(np.full(len(k), seen.setdefault(whole, len(seen)), dtype=np.int32))
-                if seen[whole] == len(hashes):
+                ids.append(seen.setdefault(whole, len(seen)))
+                if ids[-1] == len(hashes):
                     hashes.append(whole)
+            # one array per chunk, not per transcript: a library of 10^5 short records holds no 10^5 small arrays
+            keys.append(np.concatenate([k for _, k, _ in found] + [np.zeros(0, dtype=np.uint64)]))
+            codons.append(np.concatenate([c for _, _, c in found] + [np.zeros(0, dtype=np.int64)]).astype(np.int64))
+            owners.append(np.repeat(np.array(ids, dtype=np.int32), [len(k) for _, k, _ in found]))
         return cls(np.concatenate(keys), np.concatenate(codons),
                    np.concatenate(owners) if owners else np.zeros(0, dtype=np.int32), np.array(hashes, dtype=np.uint64))
 
