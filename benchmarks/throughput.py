@@ -2,7 +2,8 @@
 """Throughput and memory of ``tis-transformer impute``, side by side with the reference tool.
 
 Inputs: a real FASTA (one shared chromosome converted to FASTA in a temporary
-folder), synthetic single transcripts (random A/C/G/T, fixed seed) and the
+folder), synthetic single transcripts (random A/C/G/T, fixed seed), optional
+synthetic libraries of many short records (``--many COUNTxLENGTH,...``) and the
 start-up case (one short sequence given on the command line).
 
 For each input our whole command (``tis-transformer impute FILE -o out.npy -q``)
@@ -20,6 +21,7 @@ Examples::
     python benchmarks/throughput.py --repeats 3 --reference --json throughput.json
     python benchmarks/throughput.py --limit 20 --lengths 1000 --repeats 1      # quick
     python benchmarks/throughput.py --check_equality --no_speed
+    python benchmarks/throughput.py --chromosome none --lengths 600000 --many 20000x30,200000x50 --no_startup
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="only the first N transcripts of the chromosome")
     p.add_argument("--lengths", default="1000,10000,30000,100000",
                    help="synthetic single-transcript lengths, comma-separated ('' for none)")
+    p.add_argument("--many", default="",
+                   help="synthetic libraries of many short records, COUNTxLENGTH comma-separated, e.g. "
+                   "'20000x30,200000x50' (5'UTR reporter and MPRA designs; default none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic sequences")
     p.add_argument("--no_startup", "--no-startup", action="store_true",
                    help="leave out the start-up case (one short sequence on the command line)")
@@ -98,6 +103,14 @@ def build_inputs(args, folder: Path) -> list[dict]:
         bc.write_fasta(path, [(f"synthetic_{length}", bc.synthetic_tokens(length, args.seed))])
         label = f"synthetic {length / 1000:g} kb"
         inputs.append({"input": label, "kind": "fasta", "path": path, "transcripts": 1, "nt": length})
+    for text in filter(None, (s.strip() for s in args.many.split(","))):
+        count, length = (int(float(x)) for x in text.lower().split("x"))
+        path = folder / f"many_{count}x{length}.fa"
+        # one random stream cut into records: every record different, fixed by the seed
+        tokens = bc.synthetic_tokens(count * length, args.seed).reshape(count, length)
+        bc.write_fasta(path, ((f"design_{i}", t) for i, t in enumerate(tokens)))
+        inputs.append({"input": f"{count:,} x {length} nt", "kind": "fasta", "path": path, "transcripts": count,
+                       "nt": count * length})
     if not args.no_startup:
         tokens = bc.synthetic_tokens(STARTUP_LENGTH, args.seed)
         sequence = bc.LETTERS[tokens.astype(np.int64)].tobytes().decode()

@@ -4,7 +4,9 @@ Steps: export the checkpoint to ONNX; check parity with PyTorch on real
 transcripts from 100 nt up to the longest in the data (alone and in a padded
 batch); score the held-out chromosome(s) through the lean ONNX predictor;
 write ``tis_transformer/models/NAME.onnx`` and ``NAME.json`` (metrics,
-training set, parity, speed, sha256).
+training set, parity, speed, sha256), with the layer graphs for long
+transcripts and the short-window graphs for short ones
+(``export/short_window_graphs.py`` rebuilds the latter for models already shipped).
 
 Example (the shipped human model)::
 
@@ -29,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tis_transformer.evaluate import score_dataset  # noqa: E402
-from tis_transformer.export import attach_metadata, build_metadata, check_parity, export_onnx  # noqa: E402
+from tis_transformer.export import (SHORT_WINDOWS, attach_metadata, build_metadata, check_parity,  # noqa: E402
+                                    export_onnx)
 from tis_transformer.models import MODELS_DIR  # noqa: E402
 from tis_transformer.predict import Predictor  # noqa: E402
 from tis_transformer.prepare import concatenate, load_dataset  # noqa: E402
@@ -91,7 +94,8 @@ def main() -> int:
         meta["cpu_nt_per_s"] = speed
         final = attach_metadata(onnx_path, meta)
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        for suffix in (".onnx", ".summary.onnx", ".step.onnx", ".json"):
+        for suffix in (".onnx", ".summary.onnx", ".step.onnx", ".json") + tuple(
+                f".window{w}.onnx" for w in SHORT_WINDOWS if w < model.network.config.local_window_size):
             shutil.copy(onnx_path.with_suffix(suffix), args.out_dir / f"{args.name}{suffix}")
     print(f"shipped {args.out_dir / args.name}.onnx ({final['file_size']} bytes)")
     return 0

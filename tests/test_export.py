@@ -310,3 +310,40 @@ def test_model_whose_trees_read_isoforms_declares_them_and_keeps_parity(tmp_path
     with pytest.raises(InputError, match="isoform columns") as error:
         Predictor(str(path), device="cpu")
     assert "\n" not in str(error.value)
+
+
+def test_short_window_graphs_score_short_rows_as_the_whole_graph(exported, real_transcripts):
+    # a batch whose rows all fit in W nt runs through STEM.windowW.onnx: the same function, less padding
+    from tis_transformer.export import short_window_path
+
+    network, path, _ = exported
+    assert all(short_window_path(path, w).exists() for w in (32, 64))
+    predictor = Predictor(str(path), device="cpu")
+    assert [w for w, _ in predictor.short] == [32, 64]
+    rng = np.random.default_rng(0)
+    tokens = [rng.integers(0, 5, n) for n in (1, 2, 7, 30, 31, 32, 33, 50, 64)] + [real_transcripts[0][:60]]
+    for window, session in predictor.short:
+        rows = [t for t in tokens if len(t) <= window]
+        for length in (max(len(t) for t in rows), window):
+            batch = np.full((len(rows), length), 5, dtype=np.int64)
+            for row, t in enumerate(rows):
+                batch[row, :len(t)] = t
+            short, whole = session.run(None, {"tokens": batch})[0], predictor.session.run(None, {"tokens": batch})[0]
+            valid = batch != 5
+            assert np.abs(short - whole)[valid].max() <= 1e-6
+    # through predict, by length bucket, against the stock modules
+    expected = stock_probabilities(network, tokens, logit_offset=-1.0)
+    for got, p in zip(predictor.predict(tokens), expected):
+        assert np.abs(got - p).max() <= 1e-4
+
+
+def test_network_is_rebuilt_from_its_graph(exported, tmp_path):
+    # shipped models whose checkpoints are gone get their short-window graphs from the network rebuilt this way
+    from tis_transformer.export import network_from_onnx
+
+    network, path, _ = exported
+    rebuilt, offset = network_from_onnx(path)
+    assert offset == pytest.approx(-1.0)
+    for (name, value), again in zip(network.state_dict().items(), rebuilt.state_dict().values()):
+        if value.is_floating_point():
+            assert torch.equal(value, again), name

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tis_transformer.features import (FEATURE_NAMES, FEATURE_SETS, HEXAMERS, feature_set_of, fit_hexamer_log_odds,
-                                     orf_features)
+                                     orf_features, orf_features_many)
 from tis_transformer.tokens import encode
 
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -186,3 +186,32 @@ def test_near_cognate_codons_are_one_letter_from_atg():
     assert f[3, NEAR_COGNATE_COLUMN] == 0 and f[3, COLUMN["is_atg"]] == 1
     assert not (f[:, NEAR_COGNATE_COLUMN] * f[:, COLUMN["is_atg"]]).any()
     assert NEAR_COGNATE_COLUMN == FEATURE_SETS["orf-v5"] - 1 == FEATURE_SETS["orf-v4"]
+
+
+def _assorted_transcripts(seed: int = 0) -> list:
+    """Random transcripts of every length 0..70 and some longer: with Ns, without ATG, of repeated ATGs."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for n in list(range(71)) + [100, 301, 302, 600, 1500]:
+        for kind in range(5):
+            t = rng.choice(5, n, p=[[.25] * 4 + [0], [.2] * 5, [.3, .3, .2, .2, 0]][kind % 3]).astype(np.int8)
+            if kind == 3:
+                t[t == 3] = 0  # no G, so no ATG
+            if kind == 4:
+                t[:] = np.tile([0, 1, 3], n)[:n]  # ATG after ATG
+            out.append(t)
+    return out
+
+
+@pytest.mark.parametrize("feature_set", list(FEATURE_SETS))
+def test_many_transcripts_at_once_give_each_ones_features(chry, feature_set):
+    table = fit_hexamer_log_odds(chry.transcript(i) for i in range(0, len(chry), 10))
+    real = [chry.transcript(i)[0] for i in range(len(chry)) if len(chry.transcript(i)[0]) <= 2000][:200]
+    # real transcripts cut to a few shared lengths, so that they go through in blocks too
+    tokens = _assorted_transcripts() + real + [t[:n] for t in real for n in (30, 50, 500) if len(t) >= n]
+    for hexamer_table in (table, None):
+        together = orf_features_many(tokens, hexamer_table, feature_set)
+        for t, got in zip(tokens, together):
+            expected = orf_features(t, hexamer_table, feature_set)
+            assert got.dtype == expected.dtype and got.shape == expected.shape
+            np.testing.assert_array_equal(got, expected)

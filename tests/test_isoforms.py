@@ -106,3 +106,33 @@ def test_on_chry_annotated_starts_outlast_their_siblings(chry):
         other += outlasts[labels[chosen] == 0].tolist()
     assert len(tis) > 50 and len(other) > 1000
     assert np.mean(tis) > 0.4 and np.mean(tis) > 2 * np.mean(other), (np.mean(tis), np.mean(other))
+
+
+def test_starts_and_columns_of_many_transcripts_equal_those_of_each(chry):
+    from tis_transformer.isoforms import sequence_hash, starts_many
+
+    rng = np.random.default_rng(3)
+    real = [chry.transcript(i)[0] for i in range(0, len(chry), 8)]
+    # random short records of shared lengths (Ns, repeats, duplicates), real transcripts and their pieces, siblings
+    tokens = [rng.choice(5, n, p=[.24, .24, .24, .24, .04]).astype(np.int8) for n in (0, 1, 2, 3, 5, 30, 30, 31, 50)
+              for _ in range(20)]
+    tokens += [np.tile([0, 1, 3], 20)[:n].astype(np.int8) for n in (30, 30, 59, 60)]
+    tokens += real + [t[:n] for t in real for n in (30, 60, 600) if len(t) >= n] + list(_siblings()) * 2
+    tokens.append(tokens[-1].copy())
+    found, hashes = starts_many(tokens)
+    for t, (positions, keys, codons), whole in zip(tokens, found, hashes):
+        expected = start_orfs(t)
+        for got, want in zip((positions, keys, codons), expected):
+            assert got.dtype == want.dtype or len(want) == 0
+            np.testing.assert_array_equal(got, want)
+        assert whole == sequence_hash(t)
+    index = IsoformIndex.of(tokens)
+    for with_stage_one in (False, True):
+        if with_stage_one:
+            index.set_stage_one(rng.random(len(index)))
+        for t, got in zip(tokens, index.columns_many(tokens)):
+            np.testing.assert_array_equal(got, index.columns(t))
+    # a transcript the index never saw, among others
+    stranger = [encode("CCATGGGGTTTATGCCCTAA" * 2), tokens[10]]
+    for t, got in zip(stranger, index.columns_many(stranger)):
+        np.testing.assert_array_equal(got, index.columns(t))

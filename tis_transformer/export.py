@@ -26,13 +26,15 @@ from torch import nn
 from .read import InputError
 from . import __version__
 from .features import FEATURE_NAMES, feature_set_of, orf_features
-from .network import TISNetwork, sinusoid
+from .network import NetworkConfig, TISNetwork, sinusoid
 from .tokens import NUCLEOTIDES, PAD
 from .trees import TREE_COLUMN_NAME, score_isoform_index, with_tree_column
 
 log = logging.getLogger("tis_transformer")
 
 OPSET = 18
+# windows of the extra graphs for batches of short transcripts (``export_short_window_graphs``)
+SHORT_WINDOWS = (32, 64)
 
 
 def _rotation(dim: int, interleaved: bool) -> torch.Tensor:
@@ -63,7 +65,7 @@ class ExportableTIS(nn.Module):
     the network's modules.
     """
 
-    def __init__(self, network: TISNetwork, logit_offset: float = 0.0):
+    def __init__(self, network: TISNetwork, logit_offset: float = 0.0, window: int | None = None):
         super().__init__()
         self.logit_offset = float(logit_offset)
         config = network.config
@@ -77,7 +79,12 @@ class ExportableTIS(nn.Module):
         self.ff_norms = nn.ModuleList(b.g.net.norm for b in blocks)
         self.feedforwards = nn.ModuleList(b.g.net.fn.fn for b in blocks)
         local = self.attentions[0].local_attn
-        self.window = config.local_window_size
+        # ``window`` below the network's: a graph for batches whose rows all fit in that many nucleotides (see
+        # ``short_window_graph``); the local attention's rotary tables keep the network's absolute positions
+        self.trained_window = config.local_window_size
+        self.window = int(window or config.local_window_size)
+        if not 0 < self.window <= self.trained_window:
+            raise ValueError(f"window {self.window} must be in 1..{self.trained_window}")
         if local is not None and (local.look_backward, local.look_forward) != (1, 1):
             raise ValueError("export expects local attention looking one window back and forward")
 
@@ -132,8 +139,12 @@ class ExportableTIS(nn.Module):
         # -1e9) instead of a Where/Add over the largest tensor.  -1e9, not -inf, keeps a
         # window without valid keys finite, so padding can never turn into NaN.
         bias = (around(valid.to(torch.float32), 0.0) - 1.0) * 1e9
-        # local-attention's relative rotary positions: keys 0..3w-1, queries the last w of them
-        positions = torch.arange(3 * w, dtype=torch.float32)
+        # local-attention's relative rotary positions: keys 0..3W-1, queries the last W of them (W: the trained
+        # window).  A shorter window w keeps the positions of the trained one's first w keys of each block and
+        # first w queries, so that rows of at most w nucleotides (one window, whose neighbours are all masked)
+        # see the very same rotations.
+        trained = self.trained_window
+        positions = torch.cat([torch.arange(w) + block * trained for block in range(3)]).to(torch.float32)
         inv_freq = self.attentions[0].local_attn.rel_pos.inv_freq
         freqs = positions[:, None] * inv_freq[None, :]
         freqs = torch.cat((freqs, freqs), dim=-1)
@@ -211,7 +222,7 @@ def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float =
 
 
 def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_offset: float = 0.0,
-                layer_graphs: bool = True) -> dict:
+                layer_graphs: bool = True, short_windows: tuple = SHORT_WINDOWS) -> dict:
     """Write ``network`` as an ONNX model with dynamic batch and length.
 
     Parameters
@@ -227,24 +238,40 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_off
     layer_graphs : bool
         Also write ``STEM.summary.onnx`` and ``STEM.step.onnx``, which let the
         predictor run long transcripts in pieces (see ``export_layers``).
+    short_windows : tuple of int
+        Also write ``STEM.windowW.onnx`` for each W below the network's local
+        window: graphs that the predictor runs on batches of transcripts of at
+        most W nucleotides (see ``export_short_window_graphs``).
 
     Returns
     -------
     dict
         The metadata written, with ``sha256`` and ``file_size`` added.
     """
-    import onnx
-
     network.eval()
     network.fix_projections()
-    module = ExportableTIS(network, logit_offset).eval()
-    example = torch.randint(0, 4, (2, 700))
     path = Path(path)
+    _export_graph(ExportableTIS(network, logit_offset).eval(), path)
+    if layer_graphs:
+        from .export_layers import export_layer_graphs
+
+        export_layer_graphs(network, path, logit_offset)
+    if short_windows:
+        export_short_window_graphs(network, path, logit_offset, short_windows)
+    return attach_metadata(path, metadata)
+
+
+def _export_graph(module: ExportableTIS, path: Path) -> None:
+    """Write an ``ExportableTIS`` as an ONNX graph with dynamic batch and length, without metadata."""
+    import onnx
+
+    network = module.network
+    example = torch.randint(0, 4, (2, 700))
     batch = torch.export.Dim("batch", min=1)
     length = torch.export.Dim("length", min=1)
     inputs, names, shapes = (example,), ["tokens"], {"tokens": {0: batch, 1: length}}
     if network.config.n_features:
-        inputs += (torch.rand(2, 700, network.config.input_columns),)
+        inputs += (torch.rand(2, example.shape[1], network.config.input_columns),)
         names.append("features")
         shapes["features"] = {0: batch, 1: length}
     with torch.no_grad():
@@ -253,11 +280,142 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_off
             dynamic_shapes=shapes, opset_version=OPSET, optimize=True, external_data=False,
         )
     onnx.save(program.model_proto, str(path))
-    if layer_graphs:
-        from .export_layers import export_layer_graphs
 
-        export_layer_graphs(network, path, logit_offset)
-    return attach_metadata(path, metadata)
+
+def short_window_path(path: str | Path, window: int) -> Path:
+    """Where the graph for batches of transcripts of at most ``window`` nucleotides lies beside a model."""
+    return Path(path).with_suffix(f".window{int(window)}.onnx")
+
+
+def export_short_window_graphs(network: TISNetwork, path: str | Path, logit_offset: float = 0.0,
+                               windows: tuple = SHORT_WINDOWS) -> list:
+    """Write, beside the model at ``path``, graphs of the same network with shorter local windows.
+
+    The whole-transcript graph pads every row to a multiple of the local
+    window W and scores each window's queries against 3W keys, so a 30-nt
+    transcript costs as much as a W-nt one.  For a batch whose rows are all at
+    most w < W long, nothing outside the first window is valid: the two
+    neighbouring windows are masked (weight exactly 0), the feed-forward
+    layers are per position, global attention masks padded keys, and token
+    embeddings and rotary tables use absolute positions that padding does not
+    move.  A graph with window w whose local rotary tables hold the trained
+    window's positions (``ExportableTIS(window=w)``) therefore computes the
+    same function on such batches at a fraction of the cost.  The predictor
+    uses ``STEM.windowW.onnx`` only for batches whose longest row is at most W.
+    Windows not below the network's are skipped.  Returns the paths written.
+    """
+    network.eval()
+    network.fix_projections()
+    written = []
+    for window in sorted(set(int(w) for w in windows)):
+        if window >= network.config.local_window_size or window < 1:
+            continue
+        out = short_window_path(path, window)
+        _export_graph(ExportableTIS(network, logit_offset, window=window).eval(), out)
+        _strip(out)
+        written.append(out)
+    return written
+
+
+def _strip(path: Path) -> None:
+    """Drop what onnxruntime does not read from a graph (the exporter's per-node trace notes): a third of it."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        node.doc_string = ""
+        del node.metadata_props[:]
+    del model.graph.value_info[:]
+    onnx.save(model, str(path))
+
+
+def network_from_onnx(path: str | Path) -> tuple[TISNetwork, float]:
+    """Rebuild a ``TISNetwork`` and its logit offset from an exported whole-transcript graph.
+
+    For shipped models whose checkpoints are gone: a network of the
+    architecture in the model's metadata, with distinct random values in
+    every parameter and buffer, is exported through ``ExportableTIS``; each
+    of that graph's initializers that equals a parameter (or its transpose)
+    names the initializer of the model at ``path`` that holds the parameter's
+    trained value.  The logit offset is read from the graph likewise.  The
+    caller should check that the rebuilt network, exported again, scores as
+    the model does (``scripts``: export/short_window_graphs.py).
+
+    Raises
+    ------
+    ValueError
+        When a parameter is found in neither graph, or the two graphs'
+        initializers do not correspond.
+    """
+    import tempfile
+
+    import onnx
+    from onnx import numpy_helper
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    metadata = {p.key: json.loads(p.value) for p in model.metadata_props}
+    config = NetworkConfig(**metadata["architecture"])
+    network = TISNetwork(config).eval()
+    network.fix_projections()
+    generator = torch.Generator().manual_seed(0)
+    named = dict(network.named_parameters())
+    # the trained buffers that the graph reads (not the hexamer table, nor local attention's fixed frequencies)
+    named.update((k, b) for k, b in network.named_buffers() if k.endswith(("projection_matrix", "feature_shift",
+                                                                            "feature_scale", "logit_shift")))
+    with torch.no_grad():
+        for tensor in named.values():
+            tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+    offset_probe = 0.123456789
+    with tempfile.TemporaryDirectory() as tmp:
+        probe_path = Path(tmp) / "probe.onnx"
+        _export_graph(ExportableTIS(network, offset_probe).eval(), probe_path)
+        probe = onnx.load(str(probe_path))
+    # The exporter numbers its constants as it goes and merges equal ones (the trained layer norms, say, are
+    # all ones), so the two graphs' initializers correspond through the nodes that read them, in order.
+    shipped = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    probe_values = {i.name: numpy_helper.to_array(i) for i in probe.graph.initializer}
+    nodes = list(zip(model.graph.node, probe.graph.node))
+    if len(model.graph.node) != len(probe.graph.node) or any(
+            a.op_type != b.op_type or len(a.input) != len(b.input) for a, b in nodes):
+        raise ValueError(f"{path}: its graph does not correspond to this version's export of its architecture")
+    probed = {}
+    for a, b in nodes:
+        for x, y in zip(a.input, b.input):
+            if y in probe_values:
+                if x not in shipped or shipped[x].shape != probe_values[y].shape or probed.get(y, x) != x:
+                    raise ValueError(f"{path}: its graph does not correspond to this version's export "
+                                     f"of its architecture")
+                probed[y] = x
+    loaded = {}
+    for name, tensor in named.items():
+        value = tensor.detach().numpy()
+        for probe_name, key in probed.items():
+            array = probe_values[probe_name]
+            if array.shape == value.shape and np.array_equal(array, value):
+                loaded[name] = shipped[key]
+            elif value.ndim == 2 and array.shape == value.T.shape and np.array_equal(array, value.T):
+                loaded[name] = shipped[key].T
+            else:
+                continue
+            break
+    missing = [name for name in named if name not in loaded]
+    if missing:
+        raise ValueError(f"{path}: parameters not found in the graph: {missing}")
+    with torch.no_grad():
+        for name, value in loaded.items():
+            named[name].copy_(torch.from_numpy(np.array(value, dtype=np.float32)).reshape(named[name].shape))
+    offsets = [key for probe_name, key in probed.items() if probe_values[probe_name].shape == ()
+               and probe_values[probe_name].dtype == np.float32
+               and np.isclose(float(probe_values[probe_name]), offset_probe)]
+    logit_offset = float(shipped[offsets[0]]) if len(offsets) == 1 else 0.0
+    declared = metadata.get("input_features", {})
+    if isinstance(declared.get("hexamer_log_odds"), list):
+        network.hexamer_log_odds.copy_(torch.tensor(declared["hexamer_log_odds"], dtype=torch.float32))
+    if config.tree_blend and "trees" in declared:
+        network.set_trees(*(zlib.decompress(base64.b64decode(declared[key])) if key in declared else b""
+                            for key in ("trees", "trees_stage_one")))
+    return network, logit_offset
 
 
 def attach_metadata(path: str | Path, metadata: dict) -> dict:

@@ -31,9 +31,10 @@ import numpy as np
 
 # codon codes and the ORF-length scale of the reading-frame features, so that the columns read alike
 from .features import _ATG, LOG_SCALE
-from .orfs import _STOP, _codon_codes
+from .orfs import _STOP, _UNKNOWN_CODON, _codon_codes
 
-__all__ = ["ISOFORM_NAMES", "KEY_NT", "STAGE_ONE_NAMES", "IsoformIndex", "sequence_hash", "start_orfs"]
+__all__ = ["ISOFORM_NAMES", "KEY_NT", "STAGE_ONE_NAMES", "IsoformIndex", "sequence_hash", "start_orfs",
+           "starts_many"]
 
 ISOFORM_NAMES = ("log_other_starts_alike", "longest_alike_orf_vs_own", "own_orf_vs_shortest_alike",
                  "log_alike_orfs_longer", "start_shared", "isoforms_compared")
@@ -87,6 +88,66 @@ def start_orfs(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return positions, keys, codons
 
 
+# same-length transcripts up to this long are read as (count, length) blocks of at most _BLOCK_NT nucleotides
+_MANY_MAX_LENGTH = 4096
+_BLOCK_NT = 1 << 17
+
+
+def starts_many(tokens: list) -> tuple[list, np.ndarray]:
+    """``start_orfs`` of many transcripts, and their ``sequence_hash``: the same values, computed together.
+
+    Transcripts of one length go through in ``(count, length)`` blocks (integer arithmetic only, so the keys,
+    codons and hashes equal those of ``start_orfs`` and ``sequence_hash`` one by one; tests/test_isoforms.py).
+    Returns a list of ``(positions, keys, codons)`` per transcript and a uint64 array of hashes.
+    """
+    starts: list = [None] * len(tokens)
+    hashes = np.zeros(len(tokens), dtype=np.uint64)
+    by_length: dict = {}
+    for i, t in enumerate(tokens):
+        by_length.setdefault(len(t), []).append(i)
+    for n, members in by_length.items():
+        if n < 3 or n > _MANY_MAX_LENGTH or len(members) < 2:
+            for i in members:
+                starts[i] = start_orfs(tokens[i])
+                hashes[i] = sequence_hash(tokens[i])
+            continue
+        step = max(1, _BLOCK_NT // n)
+        powers = np.cumprod(np.full(n, 0x9E3779B97F4A7C15, dtype=np.uint64), dtype=np.uint64)
+        for begin in range(0, len(members), step):
+            block = members[begin:begin + step]
+            t = np.stack([np.asarray(tokens[i]) for i in block]).astype(np.int64)
+            hashes[block] = ((t.astype(np.uint64) + np.uint64(1)) * powers).sum(axis=1, dtype=np.uint64) \
+                ^ np.uint64(n)
+            for i, found in zip(block, _start_orfs_rows(t)):
+                starts[i] = found
+    return starts, hashes
+
+
+def _start_orfs_rows(t: np.ndarray) -> list:
+    """``start_orfs`` of the rows of ``(count, length)`` int64 tokens, length >= 3."""
+    rows, n = t.shape
+    first, second, third = t[:, :n - 2], t[:, 1:n - 1], t[:, 2:]
+    codes = 16 * first + 4 * second + third
+    codes[(first > 3) | (second > 3) | (third > 3)] = _UNKNOWN_CODON
+    stop = _STOP[codes]
+    # the next in-frame stop at or after each position, n when none (as the reading-frame features find it)
+    codons = np.zeros(codes.shape, dtype=np.int64)
+    for frame in range(3):
+        index = np.arange(frame, n - 2, 3)
+        if not len(index):
+            continue
+        next_stop = np.minimum.accumulate(np.where(stop[:, index], index, n)[:, ::-1], axis=1)[:, ::-1]
+        codons[:, index] = (next_stop - index) // 3
+    row, positions = np.nonzero(codes == _ATG)
+    padded = np.zeros((rows, n + KEY_NT), dtype=np.uint64)
+    padded[:, :n] = t + 1
+    windows = np.lib.stride_tricks.sliding_window_view(padded, KEY_NT, axis=1)[row, positions]
+    keys = (windows * _HASH_POWERS).sum(axis=1, dtype=np.uint64)
+    found = codons[row, positions]
+    bounds = np.searchsorted(row, np.arange(rows + 1))
+    return [(positions[a:b], keys[a:b], found[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 class IsoformIndex:
     """The starts of every transcript of an input: ORF lengths by start key, and who shares them.
 
@@ -121,15 +182,18 @@ class IsoformIndex:
         """Index the starts of ``transcripts`` (token arrays)."""
         keys, codons, owners, hashes = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.int64)], [], []
         seen: dict[int, int] = {}
-        for tokens in transcripts:
-            _, k, c = start_orfs(tokens)
-            keys.append(k)
-            codons.append(c)
-            whole = int(sequence_hash(tokens))
-            # identical transcripts are one: neither is the other's sibling
-            owners.append(np.full(len(k), seen.setdefault(whole, len(seen)), dtype=np.int32))
-            if seen[whole] == len(hashes):
-                hashes.append(whole)
+        for chunk in _chunks(transcripts):
+            found, chunk_hashes = starts_many(chunk)
+            ids = []
+            for whole in chunk_hashes.tolist():
+                # identical transcripts are one: neither is the other's sibling
+                ids.append(seen.setdefault(whole, len(seen)))
+                if ids[-1] == len(hashes):
+                    hashes.append(whole)
+            # one array per chunk, not per transcript: a library of 10^5 short records holds no 10^5 small arrays
+            keys.append(np.concatenate([k for _, k, _ in found] + [np.zeros(0, dtype=np.uint64)]))
+            codons.append(np.concatenate([c for _, _, c in found] + [np.zeros(0, dtype=np.int64)]).astype(np.int64))
+            owners.append(np.repeat(np.array(ids, dtype=np.int32), [len(k) for _, k, _ in found]))
         return cls(np.concatenate(keys), np.concatenate(codons),
                    np.concatenate(owners) if owners else np.zeros(0, dtype=np.int32), np.array(hashes, dtype=np.uint64))
 
@@ -173,6 +237,40 @@ class IsoformIndex:
         elsewhere = np.where(best_owner == transcript, second, best)
         versus = self.stage_one["transcript"][transcript] - self.stage_one["siblings"][transcript]
         return np.stack([elsewhere, versus, np.log(self.stage_one["sharing"][transcript])], axis=1).astype(np.float32)
+
+    def columns_many(self, tokens: list) -> list:
+        """``columns`` of many transcripts (the same arrays), their starts found together (``starts_many``)."""
+        found, hashes = starts_many(tokens)
+        lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        flat = np.zeros((int(offsets[-1]), self.width), dtype=np.float32)
+        counts = np.array([len(p) for p, _, _ in found], dtype=np.int64)
+        owner = np.repeat(np.arange(len(tokens)), counts)
+        positions = np.concatenate([p for p, _, _ in found] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        keys = np.concatenate([k for _, k, _ in found] + [np.zeros(0, dtype=np.uint64)])
+        codons = np.concatenate([c for _, _, c in found] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        at_flat = offsets[owner] + positions
+        flat[at_flat, 5] = 1.0
+        if len(positions) and len(self.unique):
+            slot = np.minimum(np.searchsorted(self.unique, keys), len(self.unique) - 1)
+            known = self.unique[slot] == keys
+            if self.stage_one is not None:
+                at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+                indexed = (self.hashes[at] == hashes)[owner] & known
+                transcript = self.ordinal[at][owner[indexed]]
+                flat[at_flat[indexed], len(ISOFORM_NAMES):] = self._stage_one_columns(slot[indexed], transcript)
+            at_flat, codons, slot = at_flat[known], codons[known], slot[known]
+            first, end = self.first[slot], self.ends[slot]
+            count = end - first
+            longest, shortest = self._codons(first), self._codons(end - 1)
+            longer = np.searchsorted(self.ranked, (slot.astype(np.int64) << 32) + (_CODONS_CEILING - codons)) - first
+            own = np.log1p(codons)
+            flat[at_flat, 0] = np.log1p(count - 1)
+            flat[at_flat, 1] = (np.log1p(longest) - own) / LOG_SCALE
+            flat[at_flat, 2] = (own - np.log1p(shortest)) / LOG_SCALE
+            flat[at_flat, 3] = np.log1p(longer)
+            flat[at_flat, 4] = count > 1
+        return [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
 
     def columns(self, tokens: np.ndarray) -> np.ndarray:
         """The ``ISOFORM_NAMES`` (and ``STAGE_ONE_NAMES``) columns of one transcript, zero where no ATG starts.
@@ -245,3 +343,15 @@ def _top_two(group: np.ndarray, value: np.ndarray, owner: np.ndarray, count: int
     groups_with_other, at = np.unique(g[first_other], return_index=True)
     second[groups_with_other] = v[first_other[at]]
     return best, best_owner, second
+
+
+def _chunks(items: Iterable, size: int = 8192) -> Iterable[list]:
+    """Lists of up to ``size`` consecutive items of an iterable."""
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

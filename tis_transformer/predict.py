@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from .batch import batched_predictions
-from .features import FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_features, padded_features
+from .features import (FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_features, orf_features_many,
+                       padded_features)
 from .isoforms import IsoformIndex
 from .models import resolve_model
 from .read import InputError
@@ -97,6 +98,28 @@ class Predictor:
             self._declared_features(json.loads(self.metadata.get("input_features", "{}")))
         self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers,
                                            self.hexamer_log_odds, self.feature_set, self.trees)
+        self.short = self._short_window_sessions(options, providers)
+
+    def _short_window_sessions(self, options, providers) -> list:
+        """``(window, session)`` of the short-window graphs beside the model, narrowest first.
+
+        A batch whose rows all fit in one such window runs there: the same
+        function at a fraction of the cost (``export.export_short_window_graphs``).
+        """
+        import onnxruntime as ort
+
+        trained = int(json.loads(self.metadata.get("architecture", "{}")).get("local_window_size", 0))
+        sessions = []
+        for graph in self.path.parent.glob(f"{self.path.stem}.window*.onnx"):
+            window = graph.name[len(self.path.stem) + len(".window"):-len(".onnx")]
+            if not window.isdigit() or not 0 < int(window) < trained:
+                continue
+            try:
+                sessions.append((int(window), ort.InferenceSession(str(graph), options, providers=providers)))
+            except Exception as error:
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise InputError(f"{graph}: not a usable ONNX model ({message})") from None
+        return sorted(sessions, key=lambda pair: pair[0])
 
     def _declared_features(self, declared: dict) -> None:
         """Take the hexamer table, feature set and trees the model's metadata declares."""
@@ -135,7 +158,8 @@ class Predictor:
         once for its starts, once for the first-stage scores of its trees).
         """
         return score_isoform_index(transcripts, self.trees,
-                                   lambda t: orf_features(t, self.hexamer_log_odds, self.feature_set))
+                                   lambda t: orf_features(t, self.hexamer_log_odds, self.feature_set),
+                                   lambda ts: orf_features_many(ts, self.hexamer_log_odds, self.feature_set))
 
     def predict_batch(self, tokens: list[np.ndarray], isoforms: IsoformIndex | None = None) -> list[np.ndarray]:
         """Probabilities for transcripts run together in one padded batch (``isoforms``: see ``predict``)."""
@@ -147,7 +171,8 @@ class Predictor:
         if self.uses_features:
             feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds, self.feature_set, self.trees,
                                                 isoforms)
-        probabilities = self.session.run(None, feeds)[0]
+        session = next((s for window, s in self.short if length <= window), self.session)
+        probabilities = session.run(None, feeds)[0]
         return [probabilities[row, : len(t)].astype(np.float32) for row, t in enumerate(tokens)]
 
     def predict(self, tokens: list[np.ndarray], isoforms: IsoformIndex | None = None) -> list[np.ndarray]:

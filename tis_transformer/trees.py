@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .features import IS_ATG_COLUMN
-from .isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex
+from .isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex, _chunks
 
 TREE_COLUMN_NAME = "tree_logit"
 POOLED_NAMES = ("stage_one_probability", "transcript_best_probability", "probability_vs_best",
@@ -305,6 +305,20 @@ class TreeScorer:
             return np.zeros(len(atg), dtype=np.float32)
         return self.first.run(None, {"features": self._first_rows(features, atg, isoform_columns)})[0][:, 0]
 
+    def stage_one_logits_many(self, features: list, isoform_columns: list) -> np.ndarray:
+        """``stage_one_logits`` of many transcripts, concatenated in order, in one run of the trees.
+
+        Trees score each row on its own, so one run over all rows gives what one run per transcript does.
+        """
+        rows = []
+        for f, alike in zip(features, isoform_columns):
+            atg = np.flatnonzero(f[:, IS_ATG_COLUMN] > 0)
+            if len(atg):
+                rows.append(self._first_rows(f, atg, alike))
+        if self.first is None or not rows:
+            return np.zeros(sum(len(r) for r in rows), dtype=np.float32)
+        return self.first.run(None, {"features": np.concatenate(rows)})[0][:, 0]
+
     def __call__(self, features: np.ndarray, isoform_columns: np.ndarray | None = None) -> np.ndarray:
         """Tree logits ``(..., length)`` for the ``(..., length, columns or more)`` features of transcripts.
 
@@ -334,7 +348,8 @@ class TreeScorer:
         return out.reshape(features.shape[:-1])
 
 
-def score_isoform_index(transcripts, scorer: TreeScorer | None, features_of) -> IsoformIndex | None:
+def score_isoform_index(transcripts, scorer: TreeScorer | None, features_of,
+                        features_of_many=None) -> IsoformIndex | None:
     """The isoform index of an input for ``scorer``'s trees, with first-stage scores when they read them.
 
     Parameters
@@ -347,6 +362,9 @@ def score_isoform_index(transcripts, scorer: TreeScorer | None, features_of) -> 
     features_of : callable
         Reading-frame features of one transcript (``orf_features`` with the
         model's hexamer table and feature set).
+    features_of_many : callable, optional
+        The same for a list of transcripts (``orf_features_many``): the
+        first-stage pass then goes in chunks, one run of the trees each.
     """
     if scorer is None or not scorer.isoform_columns:
         return None
@@ -356,7 +374,11 @@ def score_isoform_index(transcripts, scorer: TreeScorer | None, features_of) -> 
     again = transcripts if callable(transcripts) else (lambda: iter(transcripts))
     index = IsoformIndex.of(again())
     if scorer.stage_one_columns:
-        logits = [scorer.stage_one_logits(features_of(t), index.columns(t)) for t in again()]
+        if features_of_many is not None:
+            logits = [scorer.stage_one_logits_many(features_of_many(chunk), index.columns_many(chunk))
+                      for chunk in _chunks(again())]
+        else:
+            logits = [scorer.stage_one_logits(features_of(t), index.columns(t)) for t in again()]
         index.set_stage_one(1.0 / (1.0 + np.exp(-np.concatenate(logits + [np.zeros(0)]).astype(np.float64))))
     return index
 
