@@ -4,13 +4,13 @@
 For each chromosome, our shipped model that was trained and validated without
 it (see ``tis-transformer models``; ``--model`` forces one model for all) is
 scored through the lean predictor
-(``tis_transformer.predict.Predictor``, onnxruntime) and the metrics are pooled
-over every nucleotide of every transcript (``tis_transformer.evaluate.score_dataset``):
+(``tis_transformer.predictor.runner.Predictor``, onnxruntime) and the metrics are pooled
+over every nucleotide of every transcript (``tis_transformer.cli.evaluate.score_dataset``):
 ROC AUC and PR AUC (average precision) over all positions and over ATG
 positions, and top-k accuracy with k = the number of annotated TISs.
 The chromosome is one input, as its FASTA given to ``impute`` would be: the
 models compare each start with the same start in the chromosome's other
-transcripts (``tis_transformer.isoforms``). ``--alone`` adds a row scored with
+transcripts (``tis_transformer.predictor.isoforms``). ``--alone`` adds a row scored with
 each transcript alone, as ``impute --alone`` does.
 
 With ``--reference``, ``transcript-transformer`` 1.1.1's pretrained human model
@@ -80,7 +80,7 @@ def parse_args(argv=None):
 
 def default_data(model: str | None) -> list[str]:
     if model is None:
-        from tis_transformer.models import shipped_models
+        from tis_transformer.predictor.registry import shipped_models
 
         held = {bc.chromosome_name(h) for meta in shipped_models().values() for h in meta.get("held_out", [])}
         if held:
@@ -89,7 +89,7 @@ def default_data(model: str | None) -> list[str]:
     held_out = info.get("held_out")
     if not held_out:
         try:
-            from tis_transformer.predict import Predictor
+            from tis_transformer.predictor.runner import Predictor
 
             raw = Predictor(model, device="cpu").metadata.get("held_out")
             held_out = json.loads(raw) if raw else None
@@ -107,7 +107,7 @@ def seen_note(info: dict, chrom: str) -> str:
 
 
 def score_ours(predictor, data, alone: bool = False) -> dict:
-    from tis_transformer.evaluate import score_dataset
+    from tis_transformer.cli.evaluate import score_dataset
 
     tokens = [data.transcript(i)[0] for i in range(len(data))]
     start = time.perf_counter()
@@ -121,8 +121,8 @@ def score_ours(predictor, data, alone: bool = False) -> dict:
 
 def score_orf_rule(data) -> dict:
     """The longest-ORF rule of ``--orf_baseline``: what reading frames alone give."""
-    from tis_transformer.evaluate import score_dataset
-    from tis_transformer.features import FEATURE_NAMES, LOG_SCALE, orf_features
+    from tis_transformer.cli.evaluate import score_dataset
+    from tis_transformer.predictor.features import FEATURE_NAMES, LOG_SCALE, orf_features
 
     column = {name: i for i, name in enumerate(FEATURE_NAMES)}
     scores = []
@@ -135,7 +135,7 @@ def score_orf_rule(data) -> dict:
 
 
 def score_reference(args, data, chrom: str, folder: Path, cli: str | None) -> dict:
-    from tis_transformer.evaluate import score_dataset
+    from tis_transformer.cli.evaluate import score_dataset
 
     fold = args.fold if args.fold is not None else bc.REFERENCE_FOLDS.get(chrom)
     if fold is None:
@@ -190,8 +190,8 @@ def markdown(results: list[dict]) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.time()
-    from tis_transformer.models import held_out_model
-    from tis_transformer.predict import Predictor
+    from tis_transformer.predictor.registry import held_out_model
+    from tis_transformer.predictor.runner import Predictor
 
     names = args.data or default_data(args.model)
     predictors: dict = {}

@@ -50,7 +50,7 @@ def chromosome_name(path: Path) -> str:
 
 def load_data(name: str, limit: int | None = None):
     """The annotated transcripts of one chromosome file (first ``limit`` of them)."""
-    from tis_transformer.prepare import from_arrays, load_dataset
+    from tis_transformer.training.datasets import from_arrays, load_dataset
 
     data = load_dataset(chromosome_path(name))
     if limit is not None and limit < len(data):
@@ -299,7 +299,7 @@ def machine_info() -> dict:
 
 def model_info(model: str | None) -> dict:
     """Path, size and metadata of the model our predictor will load."""
-    from tis_transformer.models import resolve_model
+    from tis_transformer.predictor.registry import resolve_model
 
     path = resolve_model(model)
     info = {"path": str(path), "file_size": path.stat().st_size}

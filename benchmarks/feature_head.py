@@ -36,7 +36,7 @@ import bench_common as bc  # noqa: E402
 
 def fold_training() -> dict[str, list[str]]:
     """Training files of the shipped model that held each chromosome out, by chromosome name."""
-    from tis_transformer.models import held_out_model, shipped_models
+    from tis_transformer.predictor.registry import held_out_model, shipped_models
 
     models = shipped_models()
     held = sorted({bc.chromosome_name(h) for meta in models.values() for h in meta.get("held_out", [])})
@@ -77,8 +77,8 @@ def head_scores(network, data, feature_set: str, logit_offset: float, alone: boo
     """
     import torch
 
-    from tis_transformer.features import orf_features
-    from tis_transformer.trees import score_isoform_index, with_tree_column
+    from tis_transformer.predictor.features import orf_features
+    from tis_transformer.predictor.trees import score_isoform_index, with_tree_column
 
     table, trees = network.feature_table(), network.tree_scorer()
     tokens = [data.transcript(i)[0] for i in range(len(data))]
@@ -96,10 +96,12 @@ def head_scores(network, data, feature_set: str, logit_offset: float, alone: boo
 def run_one(chrom: str, feature_set: str, args) -> list[dict]:
     import torch
 
-    from tis_transformer.evaluate import score_dataset
-    from tis_transformer.features import FEATURE_SETS, fit_hexamer_log_odds
-    from tis_transformer.prepare import concatenate, load_dataset
-    from tis_transformer.train import TISModel, prefit_feature_head
+    from tis_transformer.cli.evaluate import score_dataset
+    from tis_transformer.predictor.features import FEATURE_SETS
+    from tis_transformer.training.hexamers import fit_hexamer_log_odds
+    from tis_transformer.training.datasets import concatenate, load_dataset
+    from tis_transformer.training.modules import TISModel
+    from tis_transformer.training.prefit import prefit_feature_head
 
     torch.manual_seed(args.seed)
     train = concatenate([load_dataset(bc.chromosome_path(c)) for c in args.trained_on[chrom]])
@@ -127,7 +129,7 @@ def run_one(chrom: str, feature_set: str, args) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from tis_transformer.features import FEATURE_SETS
+    from tis_transformer.predictor.features import FEATURE_SETS
 
     sets = args.sets or list(FEATURE_SETS)
     results = []

@@ -110,7 +110,7 @@ def make(folder: Path, scale: float, transcripts: int, seed: int) -> None:
 PARSE = """
 import sys, time
 sys.path.insert(0, {root!r})
-from tis_transformer.annotation import read_annotation
+from tis_transformer.predictor.genome.annotation import read_annotation
 t = time.perf_counter()
 transcripts, _ = read_annotation({gtf!r})
 print("RESULT", len(transcripts), sum(len(x.exons) for x in transcripts), time.perf_counter() - t)
@@ -119,9 +119,9 @@ print("RESULT", len(transcripts), sum(len(x.exons) for x in transcripts), time.p
 PIPELINE = """
 import sys, time
 sys.path.insert(0, {root!r})
-from tis_transformer.annotation import read_annotation
-from tis_transformer.genome_mode import TranscriptCache, build_transcripts
-from tis_transformer.orf_types import GeneCds, reference_cds
+from tis_transformer.predictor.genome.annotation import read_annotation
+from tis_transformer.predictor.genome.pipeline import TranscriptCache, build_transcripts
+from tis_transformer.predictor.genome.orf_types import GeneCds, reference_cds
 t = time.perf_counter()
 transcripts, _ = read_annotation({gtf!r})
 parsed = time.perf_counter() - t
@@ -137,9 +137,9 @@ print("RESULT", len(cache.entries), total, placed, parsed, spliced, time.perf_co
 PREDICT = """
 import sys, time
 sys.path.insert(0, {root!r})
-from tis_transformer.annotation import read_annotation
-from tis_transformer.genome_mode import TranscriptCache, build_transcripts
-from tis_transformer.predict import Predictor
+from tis_transformer.predictor.genome.annotation import read_annotation
+from tis_transformer.predictor.genome.pipeline import TranscriptCache, build_transcripts
+from tis_transformer.predictor.runner import Predictor
 transcripts, _ = read_annotation({gtf!r})
 first = transcripts[0].chrom
 sample = [x for x in transcripts if x.chrom == first][:{sample}]

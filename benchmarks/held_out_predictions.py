@@ -32,10 +32,10 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args(argv)
 
-    from tis_transformer.models import held_out_model
-    from tis_transformer.predict import Predictor
-    from tis_transformer.read import read_records
-    from tis_transformer.write import write_outputs
+    from tis_transformer.predictor.registry import held_out_model
+    from tis_transformer.predictor.runner import Predictor
+    from tis_transformer.predictor.read import read_records
+    from tis_transformer.predictor.write import write_outputs
 
     names = args.chromosomes or sorted(p.name.split(".")[0] for p in bc.SHARED_DATA.glob("*.npy.gz"))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -179,7 +179,7 @@ def check_output(path: Path, item: dict) -> None:
 
 
 def run_in_process(args, item: dict, predictor) -> dict:
-    from tis_transformer.read import read_records
+    from tis_transformer.predictor.read import read_records
 
     tokens = [t for _, t in read_records(str(item["path"]))]
     times = []
@@ -305,7 +305,7 @@ def main(argv=None) -> int:
         rows: list[dict] = []
         predictor = None
         if not args.no_speed and not args.no_in_process:
-            from tis_transformer.predict import Predictor
+            from tis_transformer.predictor.runner import Predictor
 
             start = time.perf_counter()
             predictor = Predictor(args.model, device=args.device or "auto", threads=args.threads or 0,

@@ -30,13 +30,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tis_transformer.evaluate import score_dataset  # noqa: E402
-from tis_transformer.export import (SHORT_WINDOWS, attach_metadata, build_metadata, check_parity,  # noqa: E402
-                                    export_onnx)
-from tis_transformer.models import MODELS_DIR  # noqa: E402
-from tis_transformer.predict import Predictor  # noqa: E402
-from tis_transformer.prepare import concatenate, load_dataset  # noqa: E402
-from tis_transformer.train import load_tis_model  # noqa: E402
+from tis_transformer.cli.evaluate import score_dataset  # noqa: E402
+from tis_transformer.export.exportable import SHORT_WINDOWS  # noqa: E402
+from tis_transformer.export.onnx_model import attach_metadata, build_metadata, export_onnx  # noqa: E402
+from tis_transformer.export.parity import check_parity  # noqa: E402
+from tis_transformer.predictor.registry import MODELS_DIR  # noqa: E402
+from tis_transformer.predictor.runner import Predictor  # noqa: E402
+from tis_transformer.training.datasets import concatenate, load_dataset  # noqa: E402
+from tis_transformer.training.checkpoints import load_tis_model  # noqa: E402
 
 
 def parity_transcripts(data_dir: Path) -> list:

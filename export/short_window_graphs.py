@@ -2,7 +2,7 @@
 
 The predictor runs batches of transcripts no longer than W nucleotides
 through a graph of the same network with a local window of W instead of
-the trained one (see ``tis_transformer.export.export_short_window_graphs``).
+the trained one (see ``tis_transformer.export.onnx_model.export_short_window_graphs``).
 New exports write these graphs themselves; for a model whose checkpoint is
 gone, this rebuilds the network from the ONNX graph
 (``network_from_onnx``), proves that the rebuilt network exports to a graph
@@ -26,10 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tis_transformer.export import (SHORT_WINDOWS, ExportableTIS, _export_graph,  # noqa: E402
-                                    export_short_window_graphs, network_from_onnx)
-from tis_transformer.models import MODELS_DIR  # noqa: E402
-from tis_transformer.tokens import PAD  # noqa: E402
+from tis_transformer.export.exportable import SHORT_WINDOWS, ExportableTIS  # noqa: E402
+from tis_transformer.export.onnx_model import _export_graph, export_short_window_graphs, network_from_onnx  # noqa: E402
+from tis_transformer.predictor.registry import MODELS_DIR  # noqa: E402
+from tis_transformer.predictor.tokens import PAD  # noqa: E402
 
 
 def _batches(columns: int, lengths: tuple, seed: int = 0) -> list:

@@ -23,7 +23,7 @@ def needs_shared(path: Path) -> None:
 
 def subset(data, indices):
     """A Dataset holding only the transcripts at ``indices``."""
-    from tis_transformer.prepare import from_arrays
+    from tis_transformer.training.datasets import from_arrays
 
     pairs = [data.transcript(i) for i in indices]
     return from_arrays([data.ids[i] for i in indices], [t for t, _ in pairs], [y for _, y in pairs])
@@ -32,7 +32,7 @@ def subset(data, indices):
 @pytest.fixture(scope="session")
 def chry():
     """All of chrY (816 transcripts, 1.1 M nt)."""
-    from tis_transformer.prepare import read_original
+    from tis_transformer.training.datasets import read_original
 
     needs_shared(CHROMOSOMES / "chrY.npy.gz")
     return read_original(CHROMOSOMES / "chrY.npy.gz")
@@ -41,7 +41,7 @@ def chry():
 @pytest.fixture(scope="session")
 def small_split(tmp_path_factory):
     """A data directory of short real transcripts: train (chr22), val and test (chrY) .npz files."""
-    from tis_transformer.prepare import read_original, save_dataset
+    from tis_transformer.training.datasets import read_original, save_dataset
 
     needs_shared(CHROMOSOMES / "chr22.npy.gz")
     rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tis_transformer import Prediction, Predictor, predict
-from tis_transformer.read import InputError, read_records
+from tis_transformer.predictor.read import InputError, read_records
 
 from conftest import EXAMPLE_FASTA
 
@@ -23,7 +23,7 @@ def test_a_string_in_sites_out(predictor):
 
 def test_records_compare_isoforms_as_the_command_line_does(predictor, tmp_path):
     from tis_transformer.__main__ import main
-    from tis_transformer.read import load_npy
+    from tis_transformer.predictor.read import load_npy
 
     records = [(name, "".join("ATCGN"[t] for t in tokens)) for name, tokens in read_records(str(EXAMPLE_FASTA))]
     together = predict(records, predictor=predictor)
@@ -35,7 +35,7 @@ def test_records_compare_isoforms_as_the_command_line_does(predictor, tmp_path):
     alone = predict(records, alone=True, predictor=predictor)
     assert [r.id for r in alone] == [name for name, _ in records]
     for result, (_, sequence) in zip(alone, records):
-        (single,) = predict([("x", sequence)], predictor=predictor)
+        (single,) = predict([("x", sequence)], alone=True, predictor=predictor)
         np.testing.assert_allclose(result.probabilities, single.probabilities, atol=1e-6)
 
 

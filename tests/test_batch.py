@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tis_transformer.batch import batched_predictions, length_batches
+from tis_transformer.predictor.batch import batched_predictions, length_batches
 
 
 def test_batches_respect_budget_and_keep_every_sequence():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tis_transformer.__main__ import main
-from tis_transformer.evaluate import markdown_table, score_dataset
-from tis_transformer.prepare import from_arrays, save_dataset
+from tis_transformer.cli.evaluate import markdown_table, score_dataset
+from tis_transformer.training.datasets import from_arrays, save_dataset
 
 
 def test_score_dataset_pools_every_position():

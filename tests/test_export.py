@@ -7,10 +7,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("performer_pytorch")
 pytest.importorskip("onnx")
 
-from tis_transformer.export import build_metadata, check_parity, export_onnx, stock_probabilities  # noqa: E402
-from tis_transformer.network import NetworkConfig, TISNetwork  # noqa: E402
-from tis_transformer.predict import Predictor  # noqa: E402
-from tis_transformer.prepare import read_original  # noqa: E402
+from tis_transformer.export.onnx_model import build_metadata, export_onnx  # noqa: E402
+from tis_transformer.export.parity import check_parity  # noqa: E402
+from tis_transformer.export.exportable import stock_probabilities  # noqa: E402
+from tis_transformer.training.network import NetworkConfig, TISNetwork  # noqa: E402
+from tis_transformer.predictor.runner import Predictor  # noqa: E402
+from tis_transformer.training.datasets import read_original  # noqa: E402
 
 from conftest import CHROMOSOMES, needs_shared  # noqa: E402
 
@@ -87,7 +89,7 @@ def test_export_command(tmp_path, small_split, capsys):
     import lightning as L
 
     from tis_transformer.__main__ import main
-    from tis_transformer.train import TISModel
+    from tis_transformer.training.modules import TISModel
 
     model = TISModel(dict(dim=16, depth=1, heads=2, dim_head=8, local_attn_heads=1, local_window_size=32,
                           nb_features=16, ff_chunks=1), pos_weight=4.0)
@@ -129,7 +131,7 @@ def test_long_transcripts_take_the_layered_path(exported, real_transcripts, monk
 
 def test_model_with_reading_frame_features(tmp_path, real_transcripts):
     # the predictor computes the features itself; whole graph, batches and pieces agree with torch
-    from tis_transformer.features import FEATURE_NAMES, FEATURE_SET, HEXAMERS
+    from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SET, HEXAMERS
 
     torch.manual_seed(1)
     config = NetworkConfig(dim=16, depth=2, heads=2, dim_head=8, local_attn_heads=1, local_window_size=64,
@@ -168,7 +170,7 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
 def test_model_with_features_refuses_another_feature_set(tmp_path):
     import onnx
 
-    from tis_transformer.read import InputError
+    from tis_transformer.predictor.read import InputError
 
     torch.manual_seed(2)
     network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
@@ -187,7 +189,7 @@ def test_model_with_features_refuses_another_feature_set(tmp_path):
 @pytest.mark.parametrize("feature_set", ["orf-v2", "orf-v3"])
 def test_model_of_an_earlier_feature_set_still_predicts(tmp_path, real_transcripts, feature_set):
     # models of earlier feature sets (their leading columns) exported by earlier versions keep working
-    from tis_transformer.features import FEATURE_NAMES, FEATURE_SETS
+    from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SETS
 
     torch.manual_seed(3)
     columns = FEATURE_SETS[feature_set]
@@ -207,7 +209,7 @@ def test_model_of_an_earlier_feature_set_still_predicts(tmp_path, real_transcrip
 
 def _network_blending_trees(seed: int) -> TISNetwork:
     """A tiny network with a feature head, blending trees half-and-half (none fitted yet)."""
-    from tis_transformer.features import FEATURE_NAMES
+    from tis_transformer.predictor.features import FEATURE_NAMES
 
     pytest.importorskip("lightgbm")
     torch.manual_seed(seed)
@@ -220,9 +222,9 @@ def test_model_with_trees_keeps_them_in_its_metadata(tmp_path, real_transcripts)
     # the trees travel inside the ONNX model; the predictor scores ATGs with them, whole, batched and in pieces
     import onnx
 
-    from tis_transformer.features import FEATURE_NAMES, orf_features
-    from tis_transformer.read import InputError
-    from tis_transformer.trees import fit_trees, fit_two_stage_trees
+    from tis_transformer.predictor.features import FEATURE_NAMES, orf_features
+    from tis_transformer.predictor.read import InputError
+    from tis_transformer.training.fit_trees import fit_trees, fit_two_stage_trees
 
     network = _network_blending_trees(4)
     path = tmp_path / "trees.onnx"
@@ -264,10 +266,10 @@ def test_model_whose_trees_read_isoforms_declares_them_and_keeps_parity(tmp_path
     # trees fitted with isoform columns: the predictor indexes its input and matches PyTorch given the same input
     import onnx
 
-    from tis_transformer.features import FEATURE_NAMES, orf_features
-    from tis_transformer.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex
-    from tis_transformer.read import InputError
-    from tis_transformer.trees import fit_two_stage_trees
+    from tis_transformer.predictor.features import FEATURE_NAMES, orf_features
+    from tis_transformer.predictor.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex
+    from tis_transformer.predictor.read import InputError
+    from tis_transformer.training.fit_trees import fit_two_stage_trees
 
     network = _network_blending_trees(5)
     n = len(FEATURE_NAMES)
@@ -314,7 +316,7 @@ def test_model_whose_trees_read_isoforms_declares_them_and_keeps_parity(tmp_path
 
 def test_short_window_graphs_score_short_rows_as_the_whole_graph(exported, real_transcripts):
     # a batch whose rows all fit in W nt runs through STEM.windowW.onnx: the same function, less padding
-    from tis_transformer.export import short_window_path
+    from tis_transformer.export.onnx_model import short_window_path
 
     network, path, _ = exported
     assert all(short_window_path(path, w).exists() for w in (32, 64))
@@ -339,7 +341,7 @@ def test_short_window_graphs_score_short_rows_as_the_whole_graph(exported, real_
 
 def test_network_is_rebuilt_from_its_graph(exported, tmp_path):
     # shipped models whose checkpoints are gone get their short-window graphs from the network rebuilt this way
-    from tis_transformer.export import network_from_onnx
+    from tis_transformer.export.onnx_model import network_from_onnx
 
     network, path, _ = exported
     rebuilt, offset = network_from_onnx(path)

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from tis_transformer.features import (FEATURE_NAMES, FEATURE_SETS, HEXAMERS, feature_set_of, fit_hexamer_log_odds,
-                                     orf_features, orf_features_many)
-from tis_transformer.tokens import encode
+from tis_transformer.predictor.batch_features import orf_features_many
+from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SETS, HEXAMERS, feature_set_of, orf_features
+from tis_transformer.predictor.tokens import encode
+from tis_transformer.training.hexamers import fit_hexamer_log_odds
 
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -177,7 +178,7 @@ def test_features_are_bounded_and_informative_on_real_transcripts(chry):
 
 
 def test_near_cognate_codons_are_one_letter_from_atg():
-    from tis_transformer.features import NEAR_COGNATE_COLUMN
+    from tis_transformer.predictor.features import NEAR_COGNATE_COLUMN
 
     f = features_of("CTGATGGTGTTGACGAGGAAGATAATCATTCCCTAA")
     near = np.flatnonzero(f[:, NEAR_COGNATE_COLUMN] > 0).tolist()

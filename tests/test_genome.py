@@ -20,12 +20,12 @@ from Bio.Seq import Seq
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from tis_transformer.__main__ import main
-from tis_transformer.annotation import read_annotation
-from tis_transformer.genome import blocks, genome_sequences, genome_to_transcript, pair_names, transcript_to_genome
-from tis_transformer.genome_mode import TranscriptCache, build_transcripts
-from tis_transformer.orf_types import GeneCds, classify, reference_cds
-from tis_transformer.read import InputError
-from tis_transformer.tokens import decode
+from tis_transformer.predictor.genome.annotation import read_annotation
+from tis_transformer.predictor.genome.sequences import blocks, genome_sequences, genome_to_transcript, pair_names, transcript_to_genome
+from tis_transformer.predictor.genome.pipeline import TranscriptCache, build_transcripts
+from tis_transformer.predictor.genome.orf_types import GeneCds, classify, reference_cds
+from tis_transformer.predictor.read import InputError
+from tis_transformer.predictor.tokens import decode
 
 DATA = Path(__file__).parent / "data" / "genome"
 GENOME = DATA / "genome.fa"

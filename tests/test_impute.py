@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tis_transformer.__main__ import main
-from tis_transformer.read import load_npy, read_records
+from tis_transformer.predictor.read import load_npy, read_records
 
 from conftest import CHROMOSOMES, EXAMPLE_FASTA, SEED_RESULTS, needs_shared
 
@@ -91,7 +91,7 @@ def test_sequence_prints_table_to_stdout(capsys):
 def test_threshold_selects_sites(tmp_path):
     out = tmp_path / "all.tsv"
     assert main(["impute", str(EXAMPLE_FASTA), "-o", str(out), "--threshold", "0", "-q"]) == 0
-    from tis_transformer.orfs import start_codon_positions
+    from tis_transformer.predictor.orfs import start_codon_positions
 
     starts = sum(int(start_codon_positions(t).sum()) for _, t in read_records(str(EXAMPLE_FASTA)))
     assert len(table_lines(out.read_text())) == 1 + starts  # every start codon, nothing else
@@ -114,8 +114,8 @@ def test_npy_input_of_the_original_format(tmp_path):
 
 def test_long_transcript_is_predicted(tmp_path):
     needs_shared(CHROMOSOMES / "chr22.npy.gz")
-    from tis_transformer.prepare import read_original
-    from tis_transformer.tokens import decode
+    from tis_transformer.training.datasets import read_original
+    from tis_transformer.predictor.tokens import decode
 
     data = read_original(CHROMOSOMES / "chr22.npy.gz")
     longest = int(np.argmax(data.lengths))
@@ -218,8 +218,8 @@ def test_failed_run_writes_none_of_several_outputs(tmp_path):
 
 def _chry_isoform_pair():
     """Two chrY transcripts sharing the annotated start of the first, whose ORF there reads on longer."""
-    from tis_transformer.isoforms import start_orfs
-    from tis_transformer.prepare import read_original
+    from tis_transformer.predictor.isoforms import start_orfs
+    from tis_transformer.training.datasets import read_original
 
     needs_shared(CHROMOSOMES / "chrY.npy.gz")
     data = read_original(CHROMOSOMES / "chrY.npy.gz")
@@ -245,7 +245,7 @@ def _chry_isoform_pair():
 
 
 def _write_fasta(path, records):
-    from tis_transformer.tokens import decode
+    from tis_transformer.predictor.tokens import decode
 
     path.write_text("".join(f">{name}\n{decode(t)}\n" for name, t in records))
     return path
@@ -274,7 +274,7 @@ def test_isoforms_in_the_input_inform_scores_unless_alone(tmp_path):
 
 
 def test_isoform_index_spans_the_whole_input_not_one_chunk():
-    from tis_transformer.predict import Predictor
+    from tis_transformer.predictor.runner import Predictor
 
     coding_id, coding, sibling_id, sibling, _ = _chry_isoform_pair()
     predictor = Predictor(device="cpu", threads=1)
@@ -399,7 +399,7 @@ def test_damaged_npy_inputs_are_one_line_errors(tmp_path):
 
 
 def test_programming_errors_keep_their_traceback(monkeypatch):
-    import tis_transformer.impute as impute
+    import tis_transformer.cli.impute as impute
 
     def broken(args):
         raise ValueError("a bug, not bad input")

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tis_transformer.features import FEATURE_NAMES, orf_features
-from tis_transformer.isoforms import ISOFORM_NAMES, KEY_NT, IsoformIndex, start_orfs
-from tis_transformer.tokens import encode
+from tis_transformer.predictor.features import FEATURE_NAMES, orf_features
+from tis_transformer.predictor.isoforms import ISOFORM_NAMES, KEY_NT, IsoformIndex, start_orfs
+from tis_transformer.predictor.tokens import encode
 
 COLUMN = {name: i for i, name in enumerate(ISOFORM_NAMES)}
 # an ATG and 9 sense codons: the whole start key of each sibling below
@@ -109,7 +109,7 @@ def test_on_chry_annotated_starts_outlast_their_siblings(chry):
 
 
 def test_starts_and_columns_of_many_transcripts_equal_those_of_each(chry):
-    from tis_transformer.isoforms import sequence_hash, starts_many
+    from tis_transformer.predictor.isoforms import sequence_hash, starts_many
 
     rng = np.random.default_rng(3)
     real = [chry.transcript(i)[0] for i in range(0, len(chry), 8)]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tis_transformer.metrics import atg_mask, average_precision, roc_auc, tis_metrics, top_k_accuracy
+from tis_transformer.predictor.metrics import atg_mask, average_precision, roc_auc, tis_metrics, top_k_accuracy
 
 
 def test_roc_auc_hand_worked():

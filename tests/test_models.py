@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from tis_transformer.models import DEFAULT_MODEL, MODELS_DIR, held_out_model, resolve_model, shipped_models
-from tis_transformer.read import InputError
+from tis_transformer.predictor.registry import DEFAULT_MODEL, MODELS_DIR, held_out_model, resolve_model, shipped_models
+from tis_transformer.predictor.read import InputError
 
 
 def chromosomes(meta: dict, key: str) -> set:
@@ -36,10 +36,10 @@ def test_held_out_model_picks_a_model_that_never_saw_the_chromosome():
 
 
 def test_models_with_input_features_declare_the_set_the_predictor_computes():
-    from tis_transformer.features import FEATURE_NAMES, FEATURE_SET, HEXAMERS
-    from tis_transformer.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES
-    from tis_transformer.predict import Predictor
-    from tis_transformer.trees import TREE_COLUMN_NAME
+    from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SET, HEXAMERS
+    from tis_transformer.predictor.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES
+    from tis_transformer.predictor.runner import Predictor
+    from tis_transformer.predictor.trees import TREE_COLUMN_NAME
 
     for name, meta in shipped_models().items():
         if meta["architecture"].get("n_features"):

@@ -4,7 +4,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("performer_pytorch")
 
-from tis_transformer.network import NetworkConfig, TISNetwork, pad_batch  # noqa: E402
+from tis_transformer.training.network import NetworkConfig, TISNetwork, pad_batch  # noqa: E402
 
 pytestmark = pytest.mark.train
 
@@ -64,7 +64,7 @@ def test_stock_performer_leaks_padding_but_ours_does_not():
 
 
 def test_trees_blend_with_the_feature_head_at_atgs_only():
-    from tis_transformer.features import FEATURE_NAMES
+    from tis_transformer.predictor.features import FEATURE_NAMES
 
     n = len(FEATURE_NAMES)
     network = tiny_network(n_features=n, feature_head=8, tree_blend=0.25)
@@ -92,7 +92,7 @@ def test_trees_blend_with_the_feature_head_at_atgs_only():
 
 
 def test_non_start_shift_lowers_positions_that_start_no_atg_or_near_cognate_codon():
-    from tis_transformer.features import FEATURE_NAMES, FEATURE_SETS, IS_ATG_COLUMN, NEAR_COGNATE_COLUMN
+    from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SETS, IS_ATG_COLUMN, NEAR_COGNATE_COLUMN
 
     n = len(FEATURE_NAMES)
     network = tiny_network(n_features=n, feature_head=8)

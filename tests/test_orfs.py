@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from Bio.Seq import Seq
 
-from tis_transformer.orfs import TABLE_COLUMNS, Orf, Site, find_orf, find_orfs, site_table
-from tis_transformer.tokens import decode, encode
+from tis_transformer.predictor.orfs import TABLE_COLUMNS, Orf, Site, find_orf, find_orfs, site_table
+from tis_transformer.predictor.tokens import decode, encode
 
 # 1-based: C1 C2 A3 T4 G5 G6 C7 C8 T9 A10 A11 G12 G13
 # The ATG at 3 reads ATG GCC TAA: two codons, then the stop ending at 11.

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tis_transformer.models import DEFAULT_MODEL, resolve_model, shipped_models
-from tis_transformer.predict import Predictor
-from tis_transformer.read import InputError
+from tis_transformer.predictor.registry import DEFAULT_MODEL, resolve_model, shipped_models
+from tis_transformer.predictor.runner import Predictor
+from tis_transformer.predictor.read import InputError
 
 from conftest import subset
 

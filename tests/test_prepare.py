@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tis_transformer.__main__ import main
-from tis_transformer.prepare import concatenate, load_dataset, read_fasta, save_dataset
+from tis_transformer.training.datasets import concatenate, load_dataset, read_fasta, save_dataset
 
 from conftest import CHROMOSOMES, needs_shared
 

@@ -1,7 +1,7 @@
 import io
 import time
 
-from tis_transformer.progress import Progress
+from tis_transformer.predictor.progress import Progress
 
 
 def results(count, length=100):

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tis_transformer.tokens import encode
-from tis_transformer.read import InputError, load_npy, read_records
+from tis_transformer.predictor.tokens import encode
+from tis_transformer.predictor.read import InputError, load_npy, read_records
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "data"
 CHR_Y = SHARED / "GRCh38p13" / "chrY.npy.gz"

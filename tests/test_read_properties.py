@@ -11,7 +11,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tis_transformer.read import InputError, read_records  # noqa: E402
+from tis_transformer.predictor.read import InputError, read_records  # noqa: E402
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FASTA_ALPHABET = st.sampled_from(list(">ACGTUNacgtunRYKM \t\r\n;*-.0123456789xX\ufeff\u00e9\x00"))

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tis_transformer.orfs import Site
-from tis_transformer.read import read_records
-from tis_transformer.tokens import encode
-from tis_transformer.report import Report, multiqc_sample, orf_class
-from tis_transformer.write import format_from_path
+from tis_transformer.predictor.orfs import Site
+from tis_transformer.predictor.read import read_records
+from tis_transformer.predictor.tokens import encode
+from tis_transformer.predictor.report import Report, multiqc_sample, orf_class
+from tis_transformer.predictor.write import format_from_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FASTA = ROOT / "galaxy" / "test-data" / "transcripts.fasta"
@@ -229,7 +229,7 @@ def test_npy_input_draws_the_annotated_cds(tmp_path):
 
 
 def test_predictor_stays_lean():
-    code = ("import sys, tis_transformer.report, tis_transformer.report_svg; "
+    code = ("import sys, tis_transformer.predictor.report, tis_transformer.predictor.report_svg; "
             "bad = [m for m in ('torch', 'lightning', 'lightgbm', 'onnx') if m in sys.modules]; "
             "sys.exit(str(bad) if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tis_transformer.tokens import InvalidSequenceError, decode, encode
+from tis_transformer.predictor.tokens import InvalidSequenceError, decode, encode
 
 
 def test_encode_follows_the_original_token_map():

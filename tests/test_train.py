@@ -10,12 +10,13 @@ pytest.importorskip("performer_pytorch")
 import lightning as L  # noqa: E402
 
 from tis_transformer.__main__ import main  # noqa: E402
-from tis_transformer.features import FEATURE_NAMES, orf_features  # noqa: E402
-from tis_transformer.isoforms import ISOFORM_NAMES  # noqa: E402
-from tis_transformer.metrics import average_precision  # noqa: E402
-from tis_transformer.prepare import load_dataset  # noqa: E402
-from tis_transformer.train import (BatchedTranscripts, MLMModel, TISModel, TranscriptData,  # noqa: E402
-                                   load_tis_model, split_files, transfer_weights)
+from tis_transformer.predictor.features import FEATURE_NAMES, orf_features  # noqa: E402
+from tis_transformer.predictor.isoforms import ISOFORM_NAMES  # noqa: E402
+from tis_transformer.predictor.metrics import average_precision  # noqa: E402
+from tis_transformer.training.datasets import load_dataset  # noqa: E402
+from tis_transformer.training.checkpoints import load_tis_model, transfer_weights  # noqa: E402
+from tis_transformer.training.data import BatchedTranscripts, TranscriptData, split_files  # noqa: E402
+from tis_transformer.training.modules import MLMModel, TISModel  # noqa: E402
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 
@@ -118,7 +119,7 @@ def test_mlm_loss_falls(small_split):
 
 
 def test_training_fits_the_hexamer_table_on_the_training_split(small_split):
-    from tis_transformer.features import fit_hexamer_log_odds
+    from tis_transformer.training.hexamers import fit_hexamer_log_odds
 
     model = TISModel({**TINY, "n_features": len(FEATURE_NAMES)})
     assert not model.network.hexamer_log_odds.any()
@@ -150,7 +151,7 @@ def test_transfer_from_a_tis_model_with_fewer_features(tmp_path):
 
 
 def test_prefit_feature_head_hands_over_a_working_model(small_split):
-    from tis_transformer.train import prefit_feature_head
+    from tis_transformer.training.prefit import prefit_feature_head
 
     L.seed_everything(0, verbose=False)
     model = TISModel({**TINY, "n_features": len(FEATURE_NAMES), "feature_head": 16}, pos_weight=10.0)
@@ -317,7 +318,7 @@ def test_train_command_prefits_the_feature_head_and_keeps_that_model(small_split
 
 
 def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, capsys):
-    from tis_transformer.trees import with_tree_column
+    from tis_transformer.predictor.trees import with_tree_column
 
     base = ["train", str(small_split), "val.npz", "test.npz", "--max_epochs", "1", "--limit_train_batches", "2",
             "--limit_val_batches", "2", "--limit_test_batches", "1", "--max_tokens", "6000", "--log_dir",

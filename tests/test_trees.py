@@ -6,11 +6,14 @@ import pytest
 lightgbm = pytest.importorskip("lightgbm")
 pytest.importorskip("onnx")
 
-from tis_transformer.features import FEATURE_NAMES, fit_hexamer_log_odds, orf_features, padded_features  # noqa: E402
-from tis_transformer.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex, start_orfs  # noqa: E402
-from tis_transformer.metrics import average_precision  # noqa: E402
-from tis_transformer.trees import (POOLED_NAMES, TreeScorer, _float32_at_most, fit_trees,  # noqa: E402
-                                   fit_two_stage_trees, pooled_scores, score_isoform_index, trees_to_onnx,
+from tis_transformer.predictor.features import FEATURE_NAMES, orf_features  # noqa: E402
+from tis_transformer.predictor.batch_features import padded_features  # noqa: E402
+from tis_transformer.training.hexamers import fit_hexamer_log_odds  # noqa: E402
+from tis_transformer.predictor.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex, start_orfs  # noqa: E402
+from tis_transformer.predictor.metrics import average_precision  # noqa: E402
+from tis_transformer.training.fit_trees import _float32_at_most, fit_trees, fit_two_stage_trees, trees_to_onnx  # noqa: E402
+from tis_transformer.predictor.trees import (POOLED_NAMES, TreeScorer,  # noqa: E402
+                                   pooled_scores, score_isoform_index,
                                    with_tree_column)
 
 from conftest import subset  # noqa: E402

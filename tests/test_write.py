@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tis_transformer.orfs import TABLE_COLUMNS
-from tis_transformer.read import InputError, load_npy, read_records
-from tis_transformer.tokens import encode
-from tis_transformer.write import OutputError, format_from_path, write_results
+from tis_transformer.predictor.orfs import TABLE_COLUMNS
+from tis_transformer.predictor.read import InputError, load_npy, read_records
+from tis_transformer.predictor.tokens import encode
+from tis_transformer.predictor.write import OutputError, format_from_path, write_results
 
 SEED_RESULTS = Path(__file__).parents[1].parent / "shared" / "data" / "reference" / "seed_results_example.npy"
 

@@ -9,7 +9,7 @@ the training stack is loaded only by the commands that need it.
 __version__ = "0.1.0"
 __all__ = ["Prediction", "Predictor", "predict", "__version__"]
 
-_LAZY = {"predict": "api", "Prediction": "api", "Predictor": "predict"}
+_LAZY = {"predict": "predictor.api", "Prediction": "predictor.api", "Predictor": "predictor.runner"}
 
 
 def __getattr__(name: str):

@@ -15,8 +15,8 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from . import __version__
-from .read import InputError
+from tis_transformer import __version__
+from tis_transformer.predictor.read import InputError
 
 TRAIN_EXTRA_HINT = ("this command needs the training extra: "
                     "pip install torch==2.13.0 && pip install 'tis-transformer[train]'")
@@ -177,7 +177,7 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
                            "name files in DATA_PATH; every other file there is trained on.")
         if train_options:
             try:
-                from .train import add_arguments
+                from tis_transformer.cli.train import add_arguments
             except ImportError as error:
                 raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})")
             add_arguments(p, task)
@@ -249,13 +249,13 @@ def main(argv: list[str] | None = None) -> int:
 
 # command -> (module, function, needs the training extra); each handler takes the parsed arguments
 COMMANDS = {
-    "impute": ("impute", "run", False),
-    "models": ("models", "run", False),
-    "evaluate": ("evaluate", "run", False),
-    "prepare": ("prepare", "run", False),
-    "export": ("export", "run", True),
-    "pretrain": ("train", "run", True),
-    "train": ("train", "run", True),
+    "impute": ("cli.impute", "run", False),
+    "models": ("cli.models", "run", False),
+    "evaluate": ("cli.evaluate", "run", False),
+    "prepare": ("cli.prepare", "run", False),
+    "export": ("cli.export", "run", True),
+    "pretrain": ("cli.train", "run", True),
+    "train": ("cli.train", "run", True),
 }
 
 

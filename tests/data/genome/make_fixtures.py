@@ -34,9 +34,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tis_transformer.orfs import find_orf  # noqa: E402
-from tis_transformer.prepare import read_original  # noqa: E402
-from tis_transformer.tokens import decode  # noqa: E402
+from tis_transformer.predictor.orfs import find_orf  # noqa: E402
+from tis_transformer.training.datasets import read_original  # noqa: E402
+from tis_transformer.predictor.tokens import decode  # noqa: E402
 
 SOURCE = ROOT.parent / "shared" / "data" / "GRCh38p13" / "chrY.npy.gz"
 COMPLEMENT = str.maketrans("ACGTacgtNn", "TGCAtgcaNn")

@@ -1,0 +1,95 @@
+"""The ``evaluate`` command: pooled TIS metrics of a model on annotated transcripts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from tis_transformer.predictor.metrics import atg_mask, tis_metrics
+from tis_transformer.training.datasets import Dataset, load_dataset
+from tis_transformer.predictor.read import InputError
+
+log = logging.getLogger("tis_transformer")
+
+COLUMNS = ("transcripts", "tis", "roc_auc", "pr_auc", "roc_auc_atg", "pr_auc_atg", "top_k")
+
+
+def score_dataset(data: Dataset, probabilities: list[np.ndarray]) -> dict:
+    """Metrics pooled over every nucleotide of every transcript in ``data``."""
+    scores = np.concatenate(probabilities) if probabilities else np.zeros(0)
+    atg = np.concatenate([atg_mask(data.transcript(i)[0]) for i in range(len(data))])
+    result = tis_metrics(data.labels(), scores, atg)
+    result["transcripts"] = len(data)
+    return result
+
+
+def _onnx_scorer(model: str, device: str, threads: int):
+    from tis_transformer.predictor.runner import Predictor
+
+    predictor = Predictor(model, device=device, threads=threads)
+    log.info("model %s on %s", predictor.path.name, predictor.device.upper())
+    # a data file is one input: its transcripts are each other's isoform context, as in a FASTA given to impute
+    return lambda tokens: predictor.predict(tokens, predictor.isoform_index(tokens))
+
+
+def _checkpoint_scorer(checkpoint: str):
+    import torch
+
+    from tis_transformer.predictor.batch import batched_predictions
+    from tis_transformer.predictor.features import feature_set_of, orf_features
+    from tis_transformer.predictor.batch_features import padded_features
+    from tis_transformer.training.network import pad_batch
+    from tis_transformer.training.checkpoints import load_tis_model
+    from tis_transformer.predictor.trees import score_isoform_index
+
+    model = load_tis_model(checkpoint)
+    table, trees = model.network.feature_table(), model.network.tree_scorer()
+    feature_set = feature_set_of(model.network.config.n_features) if model.network.config.n_features else None
+
+    def predict_batch(tokens: list, isoforms) -> list:
+        batch = pad_batch(tokens)
+        features = None
+        if model.network.config.n_features:
+            features = torch.from_numpy(padded_features(tokens, batch.shape[1], table, feature_set, trees, isoforms))
+        with torch.no_grad():
+            probabilities = model(batch, features).numpy()
+        return [probabilities[row, : len(t)] for row, t in enumerate(tokens)]
+
+    def predict(tokens: list) -> list:
+        isoforms = score_isoform_index(tokens, trees, lambda t: orf_features(t, table, feature_set))
+        return batched_predictions(tokens, lambda batch: predict_batch(batch, isoforms), 16_384, 256)
+
+    return predict
+
+
+def markdown_table(results: dict) -> str:
+    """Results by data file as a Markdown table."""
+    lines = ["| data | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, r in results.items():
+        cells = [f"{r[c]:.4f}" if isinstance(r[c], float) else f"{r[c]:,}" for c in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    """Score the model on each data file; print a table, optionally write JSON."""
+    if str(args.model).endswith(".ckpt"):
+        try:
+            predict = _checkpoint_scorer(args.model)
+        except ImportError as error:
+            raise InputError(f"evaluating a checkpoint needs the train extra ({error})") from None
+    else:
+        predict = _onnx_scorer(args.model, args.device, args.threads)
+    results = {}
+    for path in args.data:
+        data = load_dataset(path)
+        tokens = [data.transcript(i)[0] for i in range(len(data))]
+        results[Path(path).name.split(".")[0]] = score_dataset(data, predict(tokens))
+        log.info("%s done", path)
+    print(markdown_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": str(args.model), "results": results}, indent=2) + "\n")
+    return 0

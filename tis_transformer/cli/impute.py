@@ -1,0 +1,136 @@
+"""The ``impute`` command: TIS probabilities for every nucleotide of the input transcripts."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+
+from tis_transformer import __version__
+from tis_transformer.predictor.runner import Predictor
+from tis_transformer.predictor.progress import Progress
+from tis_transformer.cli.run_summary import closing_lines, refuse_overwriting_inputs, site_rule
+from tis_transformer.predictor.read import InputError, is_file_argument, read_records
+from tis_transformer.predictor.report import open_report, run_description
+from tis_transformer.predictor.output_files import check_writable
+from tis_transformer.predictor.write import STDOUT, parse_output, write_outputs
+
+log = logging.getLogger("tis_transformer")
+
+_INPUT_SUFFIXES = (".gz", ".fa", ".fasta", ".fna", ".fas", ".npy")
+DEFAULT_FORMAT = "tsv"
+
+
+def default_output(source: str, fmt: str | None) -> str:
+    """Output path for a file input without ``-o``: its stem in the current directory."""
+    fmt = fmt or DEFAULT_FORMAT
+    extension = {"positions": "positions.tsv"}.get(fmt, fmt)
+    name = Path(source).name
+    while True:
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() not in _INPUT_SUFFIXES or not stem:
+            break
+        name = stem
+    return f"{name}.{extension}"
+
+
+@contextlib.contextmanager
+def _spooled_stdin() -> Iterator[str]:
+    """Standard input copied to a private temporary file, which is read more than once."""
+    with tempfile.TemporaryDirectory(prefix="tis-transformer-") as directory:
+        path = os.path.join(directory, "stdin")
+        with open(path, "wb") as handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle)
+        yield path
+
+
+def run(args) -> int:
+    """Predict and write results as the parsed arguments ask."""
+    if args.genome or args.annotation:
+        if getattr(args, "report", None):
+            # not wired yet: report.Report takes the annotated CDS and ORF classes through its hooks
+            raise InputError("--report is not available in genome mode yet")
+        from tis_transformer.cli.impute_genome import run as run_genome
+
+        return run_genome(args)
+    if args.input is None:
+        raise InputError("give an input (FASTA, .npy, - or a sequence), or --genome and --annotation")
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(_spooled_stdin()) if args.input == STDOUT else args.input
+        return _run(args, source, shown=args.input)
+
+
+def _run(args, source: str, shown: str) -> int:
+    started = time.perf_counter()
+    literal = not is_file_argument(source)
+    targets = output_targets(args.output, args.format, source, literal or shown == STDOUT)
+    refuse_overwriting_inputs(targets, [source] if not literal else [])
+    for path, _ in targets:
+        if path is not None:
+            check_writable(path)
+    report = open_report(args, source) if getattr(args, "report", None) else None
+    records: Iterable = read_records(source)
+    if literal:
+        # a literal sequence prints to stdout, which cannot be unwritten: check it first
+        records = list(records)
+    predictor = Predictor(args.model, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
+    refuse_overwriting_inputs(targets, [predictor.path])
+    log.info("model %s on %s", predictor.path.name, predictor.device.upper())
+    compare = predictor.reads_isoforms and not args.alone
+    total = None
+    isoforms = None
+    if compare:
+        # a pass over the input before predicting: each start is compared with the same start elsewhere
+        seen = {"transcripts": 0, "nucleotides": 0}
+
+        def transcripts():
+            seen["transcripts"] = seen["nucleotides"] = 0
+            for _, tokens in (records if literal else read_records(source)):
+                seen["transcripts"] += 1
+                seen["nucleotides"] += len(tokens)
+                yield tokens
+
+        isoforms = predictor.isoform_index(transcripts)
+        total = dict(seen)
+        log.info("compared %d starts of %d distinct transcripts across the input (--alone skips this)",
+                 len(isoforms), isoforms.transcripts)
+    header = {
+        "tis-transformer": __version__,
+        "model": predictor.path.stem,
+        "mode": "isoform comparison across the input" if compare else "each transcript alone (--alone)",
+        "input": "standard input" if shown == STDOUT else "a sequence on the command line" if literal else shown,
+        "sites": site_rule(args.threshold, args.top_k),
+    }
+    progress = Progress(enabled=not args.quiet and not literal, total=total)
+    results = progress.track(predictor.predict_records(records, isoforms))
+    with progress:
+        counts = write_outputs(targets, report.watch(results) if report else results,
+                               threshold=args.threshold, top_k=args.top_k, header=header)
+    if report is not None:
+        report.write(args.report, run_description(header, predictor, isoforms, progress, targets))
+    closing_lines(targets, counts, args, time.perf_counter() - started)
+    return 0
+
+
+def output_targets(outputs: list | None, fmt: str | None, source: str, to_stdout: bool) -> list:
+    """``(path, format)`` pairs from the ``-o [FORMAT:]PATH`` options; path None is standard output.
+
+    ``--format`` applies when exactly one output is given; without ``-o`` a
+    file input writes its site table to ``INPUT_STEM.tsv`` (or the
+    ``--format`` suffix) in the working directory, and a sequence or
+    standard input prints it.
+    """
+    if not outputs:
+        if to_stdout:
+            return [parse_output(STDOUT, fmt)]
+        return [parse_output(default_output(source, fmt), fmt)]
+    if fmt and len(outputs) > 1:
+        raise InputError("--format applies to a single output; use -o FORMAT:PATH for several")
+    return [parse_output(output, fmt) for output in outputs]

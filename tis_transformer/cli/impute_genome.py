@@ -1,0 +1,74 @@
+"""Genome mode of the ``impute`` command: a genome FASTA and its GTF/GFF3 in, typed ORFs in genome coordinates out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from tis_transformer.cli.run_summary import closing_lines, refuse_overwriting_inputs, site_rule
+from tis_transformer.predictor.genome.annotation import read_annotation
+from tis_transformer.predictor.genome.orf_types import GeneCds, reference_cds
+from tis_transformer.predictor.genome.pipeline import TranscriptCache, build_transcripts, output_targets
+from tis_transformer.predictor.genome.write import Scored, write_genome_outputs
+from tis_transformer.predictor.read import InputError
+
+log = logging.getLogger("tis_transformer")
+
+
+def run(args) -> int:
+    """Genome mode of ``impute``, from the parsed arguments."""
+    from tis_transformer import __version__
+    from tis_transformer.predictor.runner import Predictor
+    from tis_transformer.predictor.progress import Progress
+    from tis_transformer.predictor.output_files import check_writable
+
+    if not args.annotation:
+        raise InputError("--genome needs --annotation (a GTF or GFF3 of the transcripts)")
+    model = args.model if args.model is not None else args.input
+    started = time.perf_counter()
+    targets = output_targets(args.output, args.format, args.annotation)
+    if not Path(args.genome).exists():
+        raise InputError(f"{args.genome}: no such file")
+    refuse_overwriting_inputs(targets, [args.genome, args.annotation])
+    for path, _ in targets:
+        if path is not None:
+            check_writable(path)
+    transcripts, _ = read_annotation(args.annotation)
+    genes = GeneCds(transcripts)
+    log.info("%d transcripts of %d genes in %s", len(transcripts), len({t.gene_id for t in transcripts}),
+             args.annotation)
+    if args.biotypes:
+        wanted = {b.strip() for b in args.biotypes.split(",") if b.strip()}
+        transcripts = [t for t in transcripts if t.biotype in wanted]
+        log.info("%d transcripts of biotypes %s", len(transcripts), ", ".join(sorted(wanted)))
+        if not transcripts:
+            raise InputError(f"{args.annotation}: no transcript of biotype {', '.join(sorted(wanted))}")
+    predictor = Predictor(model, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
+    log.info("model %s on %s", predictor.path.name, predictor.device.upper())
+    with TranscriptCache() as cache:
+        build_transcripts(args.genome, args.annotation, transcripts, cache)
+        log.info("%d transcripts, %d nt spliced from %s", len(cache.entries), cache.size, args.genome)
+        isoforms = None
+        compare = predictor.reads_isoforms and not args.alone
+        if compare:
+            isoforms = predictor.isoform_index(lambda: (tokens for _, tokens in cache.records()))
+            log.info("compared %d starts of %d distinct transcripts across the annotation (--alone skips this)",
+                     len(isoforms), isoforms.transcripts)
+        header = {
+            "tis-transformer": __version__,
+            "model": predictor.path.stem,
+            "mode": "isoform comparison across the annotation" if compare else "each transcript alone (--alone)",
+            "genome": args.genome,
+            "annotation": args.annotation,
+            "sites": site_rule(args.threshold, args.top_k),
+        }
+        total = {"transcripts": len(cache.entries), "nucleotides": cache.size}
+        with Progress(enabled=not args.quiet, total=total) as progress:
+            predicted = progress.track(predictor.predict_records(cache.records(), isoforms))
+            results = (Scored(t, chrom, tokens, probabilities, reference_cds(t, genes), genes.coding(t.gene_id))
+                       for (t, chrom, _, _), (_, tokens, probabilities) in zip(cache.entries, predicted))
+            counts = write_genome_outputs(targets, results, threshold=args.threshold, top_k=args.top_k,
+                                          header=header)
+    closing_lines(targets, counts, args, time.perf_counter() - started)
+    return 0

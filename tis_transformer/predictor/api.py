@@ -1,0 +1,125 @@
+"""Predict from Python: sequences in, per-nucleotide probabilities and site tables out.
+
+``predict`` does what ``tis-transformer impute`` does, including the
+comparison of each start codon with the same start in the other sequences
+given (isoforms), and returns Python objects instead of writing files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tis_transformer.predictor.orfs import Site, site_table
+from tis_transformer.predictor.read import InputError
+from tis_transformer.predictor.tokens import InvalidSequenceError, decode, encode
+
+__all__ = ["Prediction", "predict"]
+
+
+@dataclass
+class Prediction:
+    """The prediction for one sequence.
+
+    Attributes
+    ----------
+    id : str
+        The record's id (``sequence_1``, ``sequence_2``, ... for bare strings).
+    sequence : str
+        The sequence as read (uppercase DNA letters, N for ambiguity codes).
+    probabilities : numpy.ndarray
+        ``float32``, the probability that translation starts at each nucleotide.
+    sites : list of Site
+        The reported start codons and their ORFs, best first (see
+        ``tis_transformer.predictor.orfs.Site`` for the fields).
+    """
+
+    id: str
+    sequence: str
+    probabilities: np.ndarray = field(repr=False)
+    sites: list[Site]
+
+
+def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool = False,
+            threshold: float | None = None, top_k: int | None = None, device: str = "cpu", threads: int = 0,
+            predictor=None) -> list[Prediction]:
+    """Predict translation initiation sites on sequences.
+
+    Parameters
+    ----------
+    sequences : str or iterable
+        One sequence, or an iterable of sequences (``str``) and/or
+        ``(id, sequence)`` pairs. DNA or RNA letters in any case; IUPAC
+        ambiguity codes read as N.
+    model : str, optional
+        A shipped model name or an ``.onnx`` file (default: the shipped
+        human model). Ignored when ``predictor`` is given.
+    alone : bool
+        Score each sequence as if it were the only one. By default each start
+        codon is compared with the same start in the other sequences given,
+        as ``impute`` does: give all isoforms of a gene together.
+    threshold, top_k : float or int, optional
+        Which start codons the ``sites`` list holds: probability at least
+        ``threshold`` (default 0.5), or the ``top_k`` best per sequence.
+    device : {"cpu", "cuda", "auto"}
+        Where onnxruntime runs the model.
+    threads : int
+        CPU threads (0: all cores).
+    predictor : tis_transformer.predictor.runner.Predictor, optional
+        A loaded model, to avoid loading it again across calls.
+
+    Returns
+    -------
+    list of Prediction
+        One per sequence, in input order.
+
+    Raises
+    ------
+    tis_transformer.predictor.read.InputError
+        On an empty input, an invalid character, an empty sequence or a
+        repeated id.
+
+    Examples
+    --------
+    >>> from tis_transformer import predict
+    >>> (result,) = predict("GCCACCATGGCGTCTTAA", top_k=1)
+    >>> result.sites[0].start_codon, result.sites[0].protein
+    ('ATG', 'MAS')
+    """
+    records = _records(sequences)
+    if predictor is None:
+        from tis_transformer.predictor.runner import Predictor
+
+        predictor = Predictor(model, device=device, threads=threads)
+    tokens = [t for _, t in records]
+    isoforms = None if alone or not predictor.reads_isoforms else predictor.isoform_index(tokens)
+    probabilities = predictor.predict(tokens, isoforms)
+    return [Prediction(name, decode(t), p, site_table(name, t, p, threshold=threshold, top_k=top_k))
+            for (name, t), p in zip(records, probabilities)]
+
+
+def _records(sequences) -> list[tuple[str, np.ndarray]]:
+    if isinstance(sequences, (str, bytes)) or (isinstance(sequences, tuple) and len(sequences) == 2
+                                                and all(isinstance(x, str) for x in sequences)):
+        sequences = [sequences]
+    records, seen = [], set()
+    for index, item in enumerate(sequences, start=1):
+        name, sequence = (item if isinstance(item, tuple) else (f"sequence_{index}", item))
+        if isinstance(sequence, bytes):
+            sequence = sequence.decode("ascii", errors="replace")
+        if not isinstance(name, str) or not isinstance(sequence, str):
+            raise InputError(f"record {index}: expected a sequence or an (id, sequence) pair of strings")
+        if name in seen:
+            raise InputError(f"record {name!r}: duplicate id")
+        seen.add(name)
+        if not sequence:
+            raise InputError(f"record {name!r}: empty sequence")
+        try:
+            records.append((name, encode(sequence, f"record {name!r}")))
+        except InvalidSequenceError as error:
+            raise InputError(str(error)) from None
+    if not records:
+        raise InputError("no sequences given")
+    return records

@@ -1,0 +1,365 @@
+"""Reading-frame features computed from a transcript's sequence.
+
+A model trained with ``--orf_features`` reads, next to each nucleotide, a few
+numbers about the open reading frame that would start there: how long it
+runs to the next in-frame stop, whether it is the first ATG of that frame
+segment, and how it compares with the longest ATG-initiated ORF of the whole
+transcript.  The ``orf-v2`` set adds how coding-like that ORF reads: the
+in-frame hexamer log-odds of annotated coding sequence against all sequence,
+summed and averaged from the position to its stop, with a table fitted on the
+training transcripts (``fit_hexamer_log_odds``) that travels inside the model.
+The ``orf-v3`` set adds where the coding signal sits around that ORF: its
+first and last 30 codons, the other two frames over the same span, the
+in-frame stretch upstream of the position back to the previous stop, the best
+coding-like stretch of any frame downstream of the ORF's stop and upstream of
+its start (a premature stop with coding sequence after it marks a retained
+intron or a fragment, not a start), and how the ORF ranks among the
+transcript's ATGs.  The ``orf-v4`` set adds what the transcript's two ends look
+like, the same for every position: a CpG-rich 5' end is a promoter and a
+polyadenylation signal 10-40 nt before the 3' end is a cleavage site, so the
+transcript is more likely complete than a fragment of a gene, which Ensembl
+rarely gives a CDS.  On held-out chromosomes these lift the PR AUC of a model
+of the features alone from about 0.72 (``orf-v2``) to 0.78-0.84 (``orf-v4``;
+README.md, model card).  The ``orf-v5`` set adds whether a near-cognate codon
+(one letter from ATG) starts at each position, so that a network can rank the
+positions where no start codon lies below those (``non_start_logit_shift``).
+A Performer can learn these from the tokens alone, but only with far more
+training than a CPU gives; computed here in numpy they cost milliseconds per
+transcript and are shared, unchanged, by training and the lean predictor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+from tis_transformer.predictor.orfs import _STOP, _UNKNOWN_CODON, _codon_codes
+from tis_transformer.predictor.tokens import A, C, G, T, encode
+
+__all__ = ["FEATURE_SET", "FEATURE_SETS", "FEATURE_NAMES", "HEXAMERS", "LOG_SCALE", "feature_set_of",
+           "orf_features"]
+
+FEATURE_SET = "orf-v5"
+
+FEATURE_NAMES = (
+    "is_atg",
+    "log_orf_codons",
+    "stop_found",
+    "first_atg_in_frame_segment",
+    "starts_longest_orf",
+    "orf_vs_longest",
+    "log_distance_from_5prime",
+    "log_distance_to_3prime",
+    "orf_fraction_of_transcript",
+    "log_longest_orf_codons",
+    "orf_hexamer_mean",
+    "orf_hexamer_sum",
+    "orf_hexamer_sum_vs_best_atg",
+    "best_hexamer_atg",
+    "transcript_best_hexamer_sum",
+    # orf-v3
+    "orf_head_hexamer_mean",
+    "orf_tail_hexamer_mean",
+    "other_frames_best_hexamer_mean",
+    "frame_hexamer_margin",
+    "log_upstream_frame_codons",
+    "open_to_5prime",
+    "upstream_frame_hexamer_mean",
+    "upstream_frame_hexamer_sum",
+    "after_stop_best_frame_hexamer_mean",
+    "log_3prime_utr",
+    "downstream_best_coding_stretch",
+    "upstream_best_coding_stretch",
+    "downstream_stretch_vs_orf",
+    "upstream_stretch_vs_orf",
+    "log_upstream_atgs",
+    "log_transcript_length",
+    "gc_transcript",
+    "gc_upstream",
+    "gc_orf",
+    "log_hexamer_rank_among_atgs",
+    "best_minus_second_atg_hexamer_sum",
+    "orf_hexamer_sum_vs_second_atg",
+    # orf-v4
+    "gc_first_50",
+    "cpg_first_50",
+    "gc_first_200",
+    "cpg_first_200",
+    "gc_first_500",
+    "cpg_first_500",
+    "gc_last_200",
+    "cpg_last_200",
+    "pyrimidines_first_10",
+    "log_aataaa_from_3prime",
+    "aataaa_10_to_40_from_3prime",
+    "log_attaaa_from_3prime",
+    "attaaa_10_to_40_from_3prime",
+    "log_other_pas_from_3prime",
+    "other_pas_10_to_40_from_3prime",
+    "a_last_30",
+    "t_last_30",
+    # orf-v5
+    "is_near_cognate",
+)
+
+# Each set is a prefix of the next: a model declares its set and reads that many leading columns.
+FEATURE_SETS = {"orf-v2": 15, "orf-v3": 37, "orf-v4": 54, "orf-v5": len(FEATURE_NAMES)}
+# the column that says whether an ATG starts at a position: the feature head and the trees treat those apart
+IS_ATG_COLUMN = FEATURE_NAMES.index("is_atg")
+# codons one letter from ATG, where translation also starts now and then (Ensembl 102's non-ATG TISs on our
+# chromosomes are all CTG but one TTG): a network's non-start shift lowers every other non-ATG position
+NEAR_COGNATE_COLUMN = FEATURE_NAMES.index("is_near_cognate")
+
+# two consecutive codons, 64 * 64, plus one code for an incomplete or N-holding hexamer
+HEXAMERS = 64 * 64 + 1
+_UNKNOWN_HEXAMER = HEXAMERS - 1
+
+_ATG = 16 * 0 + 4 * 1 + 3
+_NEAR_COGNATE = [code for code in range(64) if sum(a != b for a, b in zip(
+    (code // 16, code // 4 % 4, code % 4), (0, 1, 3))) == 1]
+# log1p(codons) / LOG_SCALE is about 1 for a 1,100-codon ORF
+LOG_SCALE = 7.0
+_POSITION_SCALE = 10.0
+# codons at each end of an ORF read for its head and tail scores; nucleotides read past its stop
+_END_CODONS = 30
+_AFTER_STOP = 300
+# where no polyadenylation signal occurs: farther than any cleavage site lies from its signal
+_NO_SIGNAL_DISTANCE = 10_000
+
+
+def _codons_and_hexamers(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codon code (0-63, or unknown) and hexamer code starting at every position."""
+    n = len(tokens)
+    codes = np.full(n, _UNKNOWN_CODON, dtype=np.int64)
+    codes[: max(n - 2, 0)] = _codon_codes(np.asarray(tokens))
+    hexamers = np.full(n, _UNKNOWN_HEXAMER, dtype=np.int64)
+    if n >= 6:
+        first, second = codes[:-3], codes[3:]
+        known = (first != _UNKNOWN_CODON) & (second != _UNKNOWN_CODON)
+        hexamers[:-3] = np.where(known, first * 64 + second, _UNKNOWN_HEXAMER)
+    return codes, hexamers
+
+
+def _hexamer_codes(*hexamers: str) -> list:
+    return [int(_codons_and_hexamers(encode(h))[1][0]) for h in hexamers]
+
+
+# the canonical polyadenylation signals, then the common variants of Beaudoing et al. 2000, Genome Res 10:1001
+_POLYA_SIGNALS = (_hexamer_codes("AATAAA"), _hexamer_codes("ATTAAA"),
+                  _hexamer_codes("AGTAAA", "TATAAA", "CATAAA", "GATAAA", "AATATA", "AATACA", "AATAGA", "AAAAAG",
+                                 "ACTAAA"))
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
+                 feature_set: str = FEATURE_SET) -> np.ndarray:
+    """Reading-frame features of every position of one transcript.
+
+    Parameters
+    ----------
+    tokens : np.ndarray
+        ``(length,)`` nucleotide tokens (A 0, T 1, C 2, G 3, N 4).
+    hexamer_log_odds : np.ndarray, optional
+        ``(HEXAMERS,)`` table from ``fit_hexamer_log_odds`` (a trained
+        model's); None scores every hexamer 0, so that the hexamer columns
+        carry no information.
+    feature_set : str
+        A key of ``FEATURE_SETS``: an earlier set gives its leading columns
+        only, for models trained on it.
+
+    Returns
+    -------
+    np.ndarray
+        ``(length, FEATURE_SETS[feature_set])`` float32, each column roughly
+        in [-1, 1] (differences of two hexamer scores in [-2, 2]); see
+        ``FEATURE_NAMES`` for their order.
+    """
+    n = len(tokens)
+    columns = FEATURE_SETS[feature_set]
+    out = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
+    if n == 0:
+        return out[:, :columns]
+    codes, hexamers = _codons_and_hexamers(tokens)
+    log_odds = (np.zeros(n, dtype=np.float64) if hexamer_log_odds is None
+                else np.asarray(hexamer_log_odds, dtype=np.float64)[hexamers])
+    hexamer_sum = np.zeros(n, dtype=np.float64)
+    stop = _STOP[codes]
+    atg = codes == _ATG
+    codons = np.zeros(n, dtype=np.int64)
+    stop_found = np.zeros(n, dtype=bool)
+    first_atg = np.zeros(n, dtype=bool)
+    previous_stop = np.full(n, -1, dtype=np.int64)
+    for frame in range(3):
+        index = np.arange(frame, n, 3)
+        if not len(index):
+            continue
+        is_stop = stop[index]
+        # the next in-frame stop at or after each position (n when none), and the last one before it (-1)
+        candidates = np.where(is_stop, index, n)
+        next_stop = np.minimum.accumulate(candidates[::-1])[::-1]
+        previous_stop[index] = np.r_[-1, np.maximum.accumulate(np.where(is_stop, index, -1))[:-1]]
+        found = next_stop < n
+        codons[index] = np.where(found, next_stop - index, n - index) // 3
+        stop_found[index] = found
+        # hexamer log-odds summed from each position up to (not into) its stop
+        from_here = np.cumsum(log_odds[index][::-1])[::-1]
+        at_stop = np.append(from_here, 0.0)[np.searchsorted(index, next_stop)]
+        hexamer_sum[index] = from_here - at_stop
+        # frame segments end at a stop; an ATG is first when no ATG precedes it in its segment
+        is_atg = atg[index]
+        segment = np.concatenate([[0], np.cumsum(is_stop)[:-1]])
+        atg_before = np.cumsum(is_atg) - is_atg
+        segment_start = np.searchsorted(segment, segment, side="left")
+        first_atg[index] = is_atg & (atg_before == atg_before[segment_start])
+    complete = atg & stop_found
+    longest = int(codons[complete].max()) if complete.any() else 0
+    log_codons = np.log1p(codons)
+    out[:, 0] = atg
+    out[:, 1] = log_codons / LOG_SCALE
+    out[:, 2] = stop_found
+    out[:, 3] = first_atg
+    out[:, 4] = complete & first_atg & (codons == longest) & (longest > 0)
+    if longest > 0:
+        ratio = np.clip(log_codons - np.log1p(longest), -5.0, 0.0)
+        out[:, 5] = np.where(stop_found, 1.0 + ratio / 5.0, 0.0)
+    positions = np.arange(n)
+    out[:, 6] = np.log1p(positions) / _POSITION_SCALE
+    out[:, 7] = np.log1p(n - positions) / _POSITION_SCALE
+    out[:, 8] = np.minimum(3.0 * codons / n, 1.0)
+    out[:, 9] = np.log1p(longest) / LOG_SCALE
+    out[:, 10] = np.clip(hexamer_sum / np.maximum(codons, 1), -2.0, 2.0) / 2.0
+    out[:, 11] = _signed_log(hexamer_sum) / LOG_SCALE
+    if atg.any():
+        best = hexamer_sum[atg].max()
+        out[:, 12] = np.where(atg, np.clip(_signed_log(hexamer_sum) - _signed_log(best), -LOG_SCALE, 0.0)
+                              / LOG_SCALE + 1.0, 0.0)
+        out[:, 13] = atg & (hexamer_sum == best) & (best > 0)
+        out[:, 14] = _signed_log(best) / LOG_SCALE
+    v2, v3 = FEATURE_SETS["orf-v2"], FEATURE_SETS["orf-v3"]
+    if columns > v2:
+        out[:, v2:v3] = _coding_context(tokens, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
+    v4 = FEATURE_SETS["orf-v4"]
+    if columns > v3:
+        out[:, v3:v4] = _transcript_ends(np.asarray(tokens), hexamers)
+    out[:, NEAR_COGNATE_COLUMN] = np.isin(codes, _NEAR_COGNATE)
+    return out[:, :columns]
+
+
+def feature_set_of(n_columns: int) -> str:
+    """The feature set with ``n_columns`` columns (a network's ``n_features``)."""
+    for name, count in FEATURE_SETS.items():
+        if count == n_columns:
+            return name
+    raise ValueError(f"no feature set has {n_columns} columns (known: {FEATURE_SETS})")
+
+
+def _frame_sums(values: np.ndarray) -> np.ndarray:
+    """``(3, n + 1)`` running sums: row g, column i sums ``values[q]`` over q < i with q % 3 == g."""
+    n = len(values)
+    sums = np.zeros((3, n + 1))
+    for frame in range(3):
+        in_frame = np.zeros(n)
+        in_frame[frame::3] = values[frame::3]
+        sums[frame, 1:] = np.cumsum(in_frame)
+    return sums
+
+
+def _best_stretches(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best sum of one frame's values over a stretch starting at or after / ending at or before each index.
+
+    For running sums S of one frame, ``after[a] = max S[j] - S[i]`` over
+    ``a <= i <= j`` and ``before[b] = max S[j] - S[i]`` over ``i <= j <= b``
+    (0 for an empty stretch): the most coding-like stretch downstream or
+    upstream of a point, found in one pass each way.
+    """
+    highest_after = np.maximum.accumulate(sums[::-1])[::-1]
+    after = np.maximum.accumulate((highest_after - sums)[::-1])[::-1]
+    before = np.maximum.accumulate(sums - np.minimum.accumulate(sums))
+    return after, before
+
+
+def _coding_context(tokens: np.ndarray, log_odds: np.ndarray, codons: np.ndarray, stop_found: np.ndarray,
+                    previous_stop: np.ndarray, hexamer_sum: np.ndarray, atg: np.ndarray) -> np.ndarray:
+    """The ``orf-v3`` columns: where the coding signal lies around the ORF starting at each position."""
+    n = len(tokens)
+    out = np.zeros((n, FEATURE_SETS["orf-v3"] - FEATURE_SETS["orf-v2"]))
+    position = np.arange(n)
+    frame = position % 3
+    sums = _frame_sums(log_odds)
+    # the ORF runs from the position to its stop, or to its last whole codon when none is found
+    end = position + 3 * codons
+
+    def in_frame(start, stop):
+        return sums[frame, stop] - sums[frame, start]
+
+    def mean_score(total, count):
+        return np.clip(total / np.maximum(count, 1), -2.0, 2.0) / 2.0
+
+    head_end = np.minimum(end, position + 3 * _END_CODONS)
+    tail_start = np.maximum(position, end - 3 * _END_CODONS)
+    ends_codons = np.minimum(codons, _END_CODONS)
+    out[:, 0] = mean_score(in_frame(position, head_end), ends_codons)
+    out[:, 1] = mean_score(in_frame(tail_start, end), ends_codons)
+    other = np.maximum(sums[(frame + 1) % 3, end] - sums[(frame + 1) % 3, position],
+                       sums[(frame + 2) % 3, end] - sums[(frame + 2) % 3, position])
+    out[:, 2] = mean_score(other, codons)
+    out[:, 3] = mean_score(hexamer_sum - other, codons)
+    upstream_start = np.where(previous_stop >= 0, previous_stop + 3, frame)
+    upstream_codons = (position - upstream_start) // 3
+    upstream = in_frame(upstream_start, position)
+    out[:, 4] = np.log1p(upstream_codons) / LOG_SCALE
+    out[:, 5] = previous_stop < 0
+    out[:, 6] = mean_score(upstream, upstream_codons)
+    out[:, 7] = _signed_log(upstream) / LOG_SCALE
+    after_start = np.minimum(end + 3 * stop_found, n)
+    after_end = np.minimum(after_start + _AFTER_STOP, n)
+    after = np.max([sums[g, after_end] - sums[g, after_start] for g in range(3)], axis=0)
+    out[:, 8] = mean_score(after, (after_end - after_start) // 3)
+    out[:, 9] = np.log1p(n - after_start) / _POSITION_SCALE
+    downstream = np.zeros(n)
+    upstream_best = np.zeros(n)
+    for g in range(3):
+        after_g, before_g = _best_stretches(sums[g])
+        downstream = np.maximum(downstream, after_g[after_start])
+        upstream_best = np.maximum(upstream_best, before_g[position])
+    orf_score = _signed_log(hexamer_sum)
+    out[:, 10] = _signed_log(downstream) / LOG_SCALE
+    out[:, 11] = _signed_log(upstream_best) / LOG_SCALE
+    out[:, 12] = (_signed_log(downstream) - orf_score) / LOG_SCALE
+    out[:, 13] = (_signed_log(upstream_best) - orf_score) / LOG_SCALE
+    atg_positions = np.flatnonzero(atg)
+    out[:, 14] = np.log1p(np.searchsorted(atg_positions, position)) / LOG_SCALE
+    out[:, 15] = np.log1p(n) / _POSITION_SCALE
+    gc = np.r_[0, np.cumsum((tokens == G) | (tokens == C))]
+    out[:, 16] = gc[-1] / n
+    out[:, 17] = gc[position] / np.maximum(position, 1)
+    out[:, 18] = (gc[end] - gc[position]) / np.maximum(end - position, 1)
+    ranked = np.sort(hexamer_sum[atg_positions])
+    out[:, 19] = np.log1p(len(ranked) - np.searchsorted(ranked, hexamer_sum, side="right")) / LOG_SCALE
+    best = ranked[-1] if len(ranked) else 0.0
+    second = ranked[-2] if len(ranked) > 1 else 0.0
+    out[:, 20] = _signed_log(best - second) / LOG_SCALE
+    out[:, 21] = _signed_log(hexamer_sum - second) / LOG_SCALE
+    return out
+
+
+def _transcript_ends(tokens: np.ndarray, hexamers: np.ndarray) -> np.ndarray:
+    """The ``orf-v4`` columns: whether the 5' end reads like a promoter and the 3' end like a cleavage site."""
+    n = len(tokens)
+    gc = (tokens == G) | (tokens == C)
+    cpg = np.zeros(n, dtype=bool)
+    cpg[:-1] = (tokens[:-1] == C) & (tokens[1:] == G)
+    out = []
+    for window in (50, 200, 500):
+        out += [gc[:window].mean(), cpg[:window].mean()]
+    out += [gc[-200:].mean(), cpg[-200:].mean()]
+    out.append(((tokens[:10] == C) | (tokens[:10] == T)).mean())
+    for codes in _POLYA_SIGNALS:
+        hits = np.flatnonzero(np.isin(hexamers, codes))
+        distance = n - hits[-1] if len(hits) else _NO_SIGNAL_DISTANCE
+        out += [np.log1p(distance) / _POSITION_SCALE, 10 <= distance <= 40]
+    out += [(tokens[-30:] == A).mean(), (tokens[-30:] == T).mean()]
+    return np.asarray(out, dtype=np.float64)

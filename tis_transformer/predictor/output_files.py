@@ -1,0 +1,174 @@
+"""Output names and formats (``-o [FORMAT:]PATH``), and opening output files so that nothing is lost: a regular file is replaced whole or not at all, a symbolic link
+is written through, a device or pipe is written directly, and a read-only file is refused."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from tis_transformer.predictor.errors import InputError
+
+
+FORMATS = ("npy", "tsv", "gff3", "bed", "positions", "multiqc")
+# MultiQC finds its custom content by these endings.
+_MULTIQC_ENDINGS = ("_mqc.tsv", "_mqc.txt")
+POSITION_COLUMNS = ("transcript_id", "position", "nucleotide", "probability")
+_ALIASES = {"gff": "gff3", "tab": "tsv", "txt": "tsv"}
+_SUFFIXES = {
+    ".npy": "npy",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "tsv",
+    ".gff": "gff3",
+    ".gff3": "gff3",
+    ".bed": "bed",
+}
+# "-" as an output path is standard output
+STDOUT = "-"
+_FORMAT_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9]*):(.+)$")
+
+
+class OutputError(InputError):
+    """A bad output request (unknown format, unusable path); one line."""
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse an output path that cannot or must not be written, before any work is done.
+
+    Raises
+    ------
+    OutputError
+        When the path is a directory, its directory is missing, or it is a
+        read-only file (refused even for root, who could write it).
+    """
+    path = Path(path)
+    real = Path(os.path.realpath(path))
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        if not real.parent.is_dir():
+            raise OutputError(f"{path}: cannot write: no such directory {str(real.parent)!r}") from None
+        return
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise OutputError(f"{path}: cannot write: is a directory")
+    if stat.S_ISREG(status.st_mode) and (not status.st_mode & 0o222 or not os.access(real, os.W_OK)):
+        raise OutputError(f"{path}: cannot write: the file is read-only")
+
+
+@contextlib.contextmanager
+def _open_output(path: Path, binary: bool) -> Iterator[IO]:
+    """An output file: atomic for a regular file (or a link to one), direct for a device or pipe."""
+    check_writable(path)
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            # /dev/stdout, a named pipe, a terminal: written as the results come, never replaced
+            with open(path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) \
+                    as handle:
+                yield handle
+            return
+    with _atomic_output(Path(os.path.realpath(path)), binary, shown=path) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _atomic_output(path: Path, binary: bool, shown: Path | None = None) -> Iterator[IO]:
+    """Open a temporary file beside ``path`` that becomes ``path`` on success."""
+    shown = shown or path
+    directory = path.parent
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise OutputError(f"{shown}: cannot write: {error.strerror or error}") from None
+    try:
+        if binary:
+            handle = os.fdopen(fd, "wb")
+        else:
+            handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        with handle:
+            yield handle
+        # mkstemp makes the file private; give it the mode it had, or the one a plain open would.
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.chmod(temporary, mode)
+        try:
+            os.replace(temporary, path)
+        except OSError as error:
+            raise OutputError(f"{shown}: cannot write: {error.strerror or error}") from None
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def parse_output(output: str, fmt: str | None = None) -> tuple[str | None, str]:
+    """Split one ``-o [FORMAT:]PATH`` option into ``(path, format)``.
+
+    A leading word and a colon is always read as a format, so that an unknown
+    one is refused instead of becoming part of a file name; ``-`` is
+    standard output (path None). Write ``./name:with:colons.tsv`` for a file
+    whose name holds a colon.
+    """
+    match = _FORMAT_PREFIX.match(output)
+    if match:
+        fmt, output = match.group(1), match.group(2)
+    path = None if output == STDOUT else output
+    return path, format_from_path(path, fmt)
+
+
+def format_from_path(path: str | None, fmt: str | None) -> str:
+    """Decide the output format.
+
+    Parameters
+    ----------
+    path : str or None
+        The output file; ``None`` means standard output.
+    fmt : str or None
+        An explicit format (``npy``, ``tsv``, ``gff3``, ``bed``, ``positions``,
+        ``multiqc``; ``gff``, ``tab`` and ``txt`` are accepted as aliases). It
+        wins over the suffix; a name ending ``_mqc.tsv`` means ``multiqc``.
+
+    Returns
+    -------
+    str
+        One of :data:`FORMATS`.
+
+    Raises
+    ------
+    OutputError
+        When the format is unknown, cannot be told from the suffix, or is
+        ``npy`` for standard output.
+    """
+    if fmt:
+        chosen = _ALIASES.get(fmt.lower(), fmt.lower())
+        if chosen not in FORMATS:
+            raise OutputError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    elif path is None:
+        chosen = "tsv"
+    elif path.lower().endswith(_MULTIQC_ENDINGS):
+        chosen = "multiqc"
+    else:
+        suffix = Path(path).suffix.lower()
+        if suffix not in _SUFFIXES:
+            raise OutputError(
+                f"{path}: cannot tell the output format from the suffix {suffix or '(none)'!r}; "
+                f"use .npy, .tsv, .gff3 or .bed, or give the format"
+            )
+        chosen = _SUFFIXES[suffix]
+    if path is None and chosen == "npy":
+        raise OutputError("npy output needs a file path, not standard output")
+    return chosen

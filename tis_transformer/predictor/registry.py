@@ -1,0 +1,59 @@
+"""The models shipped inside the package, and finding a model by name or path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tis_transformer.predictor.read import InputError
+
+# the shipped models are package data beside the subpackages
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL = "human"
+
+
+def shipped_models() -> dict[str, dict]:
+    """Metadata of every shipped model, by name."""
+    models = {}
+    for meta_path in sorted(MODELS_DIR.glob("*.json")):
+        if meta_path.with_suffix(".onnx").exists():
+            models[meta_path.stem] = json.loads(meta_path.read_text())
+    return models
+
+
+def held_out_model(chromosome: str) -> str | None:
+    """Name of a shipped model trained and validated without ``chromosome`` (e.g. ``chr20``).
+
+    The default model wins when it qualifies; otherwise the first by name.
+    None when no shipped model held that chromosome out.
+    """
+    candidates = [name for name, meta in shipped_models().items()
+                  if chromosome in {str(h).split(".")[0] for h in meta.get("held_out", [])}]
+    if DEFAULT_MODEL in candidates:
+        return DEFAULT_MODEL
+    return candidates[0] if candidates else None
+
+
+def resolve_model(model: str | None) -> Path:
+    """Path of an ONNX model given as a shipped model name or a file path.
+
+    Parameters
+    ----------
+    model : str or None
+        A shipped model name (see ``tis-transformer models``), a path to an
+        ``.onnx`` file, or None for the default shipped model.
+
+    Raises
+    ------
+    InputError
+        When neither a shipped model nor a file of that name exists.
+    """
+    name = model or DEFAULT_MODEL
+    shipped = MODELS_DIR / f"{name}.onnx"
+    if "/" not in name and shipped.exists():
+        return shipped
+    path = Path(name)
+    if path.is_file():
+        return path
+    known = ", ".join(shipped_models()) or "none"
+    raise InputError(f"{name}: no such model file or shipped model (shipped: {known})")

@@ -1,0 +1,315 @@
+"""Run an exported TIS model with onnxruntime: sessions, devices and batching."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from tis_transformer.predictor.batch import batched_predictions
+from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_features
+from tis_transformer.predictor.batch_features import orf_features_many, padded_features
+from tis_transformer.predictor.isoforms import IsoformIndex
+from tis_transformer.predictor.registry import resolve_model
+from tis_transformer.predictor.read import InputError
+from tis_transformer.predictor.tokens import PAD
+from tis_transformer.predictor.trees import TREE_COLUMN_NAME, TreeScorer, score_isoform_index, with_tree_column
+
+log = logging.getLogger("tis_transformer")
+
+# Padded nucleotides per batch.  Larger batches stop paying off on CPU well
+# before this, while a GPU wants them as large as memory allows.
+DEFAULT_MAX_TOKENS = {"cpu": 8_192, "cuda": 262_144}
+MAX_PER_BATCH = 256
+# Longer transcripts go layer by layer in pieces (see export_layers) when the
+# model comes with its layer graphs: memory then stays flat in length.
+LONG_TRANSCRIPT = 20_000
+PIECE = 8_192
+
+
+def _providers(device: str) -> tuple[list, str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        if hasattr(ort, "preload_dlls"):
+            try:
+                ort.preload_dlls()
+            except Exception:  # a CUDA runtime that cannot load falls back below
+                pass
+        # TF32 matmuls move probabilities by ~2e-4; full fp32 costs nothing here.
+        return [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"], "cuda"
+    if device == "cuda":
+        raise InputError("--device cuda: onnxruntime has no CUDA execution provider here "
+                         "(install onnxruntime-gpu instead of onnxruntime, see README)")
+    return ["CPUExecutionProvider"], "cpu"
+
+
+class Predictor:
+    """An ONNX TIS model ready to score transcripts.
+
+    Parameters
+    ----------
+    model : str, optional
+        Shipped model name or path to an ``.onnx`` file; default the shipped
+        human model.
+    device : {"auto", "cpu", "cuda"}
+        Execution provider; ``auto`` takes CUDA when onnxruntime-gpu finds a GPU.
+    threads : int
+        CPU threads for onnxruntime (0: all cores).
+    max_tokens : int, optional
+        Padded nucleotides per batch.
+    """
+
+    def __init__(self, model: str | None = None, device: str = "auto", threads: int = 0,
+                 max_tokens: int | None = None):
+        import onnxruntime as ort
+
+        self.path = resolve_model(model)
+        providers, kind = _providers(device)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(0, int(threads))
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as error:  # onnxruntime raises its own types for bad files
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise InputError(f"{self.path}: not a usable ONNX model ({message})") from None
+        inputs = [i.name for i in self.session.get_inputs()]
+        if inputs not in (["tokens"], ["tokens", "features"]):
+            raise InputError(f"{self.path}: not a TIS Transformer model (inputs {inputs})")
+        self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
+        if kind == "cuda" and self.device != "cuda":
+            log.info("CUDA provider unavailable at run time; falling back to CPU")
+        self.max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS[self.device])
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.uses_features = "features" in inputs
+        self.hexamer_log_odds: np.ndarray | None = None
+        self.feature_set = FEATURE_SET
+        self.trees: TreeScorer | None = None
+        if self.uses_features:
+            self._declared_features(json.loads(self.metadata.get("input_features", "{}")))
+        self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers,
+                                           self.hexamer_log_odds, self.feature_set, self.trees)
+        self.short = self._short_window_sessions(options, providers)
+
+    def _short_window_sessions(self, options, providers) -> list:
+        """``(window, session)`` of the short-window graphs beside the model, narrowest first.
+
+        A batch whose rows all fit in one such window runs there: the same
+        function at a fraction of the cost (``export.export_short_window_graphs``).
+        """
+        import onnxruntime as ort
+
+        trained = int(json.loads(self.metadata.get("architecture", "{}")).get("local_window_size", 0))
+        sessions = []
+        for graph in self.path.parent.glob(f"{self.path.stem}.window*.onnx"):
+            window = graph.name[len(self.path.stem) + len(".window"):-len(".onnx")]
+            if not window.isdigit() or not 0 < int(window) < trained:
+                continue
+            try:
+                sessions.append((int(window), ort.InferenceSession(str(graph), options, providers=providers)))
+            except Exception as error:
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise InputError(f"{graph}: not a usable ONNX model ({message})") from None
+        return sorted(sessions, key=lambda pair: pair[0])
+
+    def _declared_features(self, declared: dict) -> None:
+        """Take the hexamer table, feature set and trees the model's metadata declares."""
+        table = declared.get("hexamer_log_odds")
+        columns = FEATURE_SETS.get(declared.get("set"), 0)
+        names = list(FEATURE_NAMES[:columns]) + ([TREE_COLUMN_NAME] if "trees" in declared else [])
+        if (not columns or declared.get("names") != names
+                or not isinstance(table, list) or len(table) != HEXAMERS):
+            raise InputError(f"{self.path}: needs input features {declared.get('set')!r}, "
+                             f"this version computes {', '.join(FEATURE_SETS)}")
+        self.hexamer_log_odds = np.asarray(table, dtype=np.float32)
+        self.feature_set = declared["set"]
+        if "trees" in declared:
+            try:
+                self.trees = TreeScorer(*(zlib.decompress(base64.b64decode(declared[key], validate=True))
+                                          if key in declared else b"" for key in ("trees", "trees_stage_one")),
+                                        feature_columns=columns)
+            except Exception as error:  # bad base64 or zlib data, or a model onnxruntime cannot load
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise InputError(f"{self.path}: its trees are not usable ({message})") from None
+            alike = self.trees.isoform_names
+            if declared.get("isoform_columns", []) != alike:
+                raise InputError(f"{self.path}: its trees read isoform columns "
+                                 f"{declared.get('isoform_columns', [])}, this version computes {alike}")
+
+    @property
+    def reads_isoforms(self) -> bool:
+        """Whether the model compares each transcript's starts with the other transcripts of its input."""
+        return self.trees is not None and self.trees.isoform_columns > 0
+
+    def isoform_index(self, transcripts) -> IsoformIndex | None:
+        """The index of an input's transcripts to pass to ``predict``, or None when the model reads none.
+
+        ``transcripts``: the input's token arrays, as a sequence or as a
+        function returning a new iterator over them (the input is read twice:
+        once for its starts, once for the first-stage scores of its trees).
+        """
+        return score_isoform_index(transcripts, self.trees,
+                                   lambda t: orf_features(t, self.hexamer_log_odds, self.feature_set),
+                                   lambda ts: orf_features_many(ts, self.hexamer_log_odds, self.feature_set))
+
+    def predict_batch(self, tokens: list[np.ndarray], isoforms: IsoformIndex | None = None) -> list[np.ndarray]:
+        """Probabilities for transcripts run together in one padded batch (``isoforms``: see ``predict``)."""
+        length = max(len(t) for t in tokens)
+        batch = np.full((len(tokens), length), PAD, dtype=np.int64)
+        for row, t in enumerate(tokens):
+            batch[row, : len(t)] = t
+        feeds = {"tokens": batch}
+        if self.uses_features:
+            feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds, self.feature_set, self.trees,
+                                                isoforms)
+        session = next((s for window, s in self.short if length <= window), self.session)
+        probabilities = session.run(None, feeds)[0]
+        return [probabilities[row, : len(t)].astype(np.float32) for row, t in enumerate(tokens)]
+
+    def predict(self, tokens: list[np.ndarray], isoforms: IsoformIndex | None = None) -> list[np.ndarray]:
+        """Probabilities for every transcript, batched by length; input order kept.
+
+        ``isoforms`` (``isoform_index`` of the whole input, which may hold
+        more than ``tokens``) lets a model that reads isoform columns compare
+        each start with the same start in the input's other transcripts;
+        None scores each transcript as if it were alone.
+        """
+        out: list = [None] * len(tokens)
+        lengths = np.array([len(t) for t in tokens])
+        short = np.arange(len(tokens))
+        if self.layered is not None:
+            for index in np.flatnonzero(lengths > LONG_TRANSCRIPT):
+                out[index] = self.layered.predict(tokens[index], isoforms)
+            short = np.flatnonzero(lengths <= LONG_TRANSCRIPT)
+        batched = batched_predictions([tokens[i] for i in short], lambda batch: self.predict_batch(batch, isoforms),
+                                      self.max_tokens, MAX_PER_BATCH)
+        for index, probabilities in zip(short, batched):
+            out[index] = probabilities
+        return out
+
+    def predict_records(self, records: Iterable[tuple[str, np.ndarray]], isoforms: IsoformIndex | None = None,
+                        chunk_nt: int = 1_000_000) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Stream ``(id, tokens, probabilities)`` for a stream of ``(id, tokens)``.
+
+        Records are gathered into chunks of about ``chunk_nt`` nucleotides so
+        that each chunk can be sorted into length buckets; output keeps input
+        order.  ``isoforms`` is the ``isoform_index`` of all the records (see
+        ``predict``), built beforehand because the stream is read once.
+        """
+        chunk: list = []
+        size = 0
+        for record in records:
+            chunk.append(record)
+            size += len(record[1])
+            if size >= chunk_nt:
+                yield from self._run_chunk(chunk, isoforms)
+                chunk, size = [], 0
+        if chunk:
+            yield from self._run_chunk(chunk, isoforms)
+
+    def _run_chunk(self, chunk: list, isoforms: IsoformIndex | None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        probabilities = self.predict([tokens for _, tokens in chunk], isoforms)
+        for (name, tokens), p in zip(chunk, probabilities):
+            yield name, tokens, p
+
+
+class _LayeredRunner:
+    """Runs a model layer by layer over pieces of one long transcript.
+
+    Uses the ``STEM.summary.onnx`` and ``STEM.step.onnx`` graphs written
+    beside a model by the export step; see ``tis_transformer.export.layers``
+    for why this computes the same function as the whole-transcript graph.
+    """
+
+    def __init__(self, summary, step, architecture: dict, piece: int = PIECE,
+                 hexamer_log_odds: np.ndarray | None = None, feature_set: str = FEATURE_SET,
+                 trees: TreeScorer | None = None):
+        self.summary, self.step = summary, step
+        self.feature_set = feature_set
+        self.trees = trees
+        # a model with input features always carries their hexamer table
+        self.hexamer_log_odds = hexamer_log_odds
+        self.uses_features = hexamer_log_odds is not None
+        self.window = int(architecture["local_window_size"])
+        self.depth = int(architecture["depth"])
+        self.dim = int(architecture["dim"])
+        self.piece = max(self.window, piece // self.window * self.window)
+
+    @classmethod
+    def open(cls, path: Path, metadata: dict, options, providers,
+             hexamer_log_odds: np.ndarray | None = None, feature_set: str = FEATURE_SET,
+             trees: TreeScorer | None = None) -> "_LayeredRunner | None":
+        """The runner for a model, or None when its layer graphs are not beside it."""
+        import onnxruntime as ort
+
+        summary_path, step_path = path.with_suffix(".summary.onnx"), path.with_suffix(".step.onnx")
+        if not (summary_path.exists() and step_path.exists() and "architecture" in metadata):
+            return None
+        try:
+            summary = ort.InferenceSession(str(summary_path), options, providers=providers)
+            step = ort.InferenceSession(str(step_path), options, providers=providers)
+        except Exception as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise InputError(f"{path}: its layer graphs are not usable ({message})") from None
+        return cls(summary, step, json.loads(metadata["architecture"]), hexamer_log_odds=hexamer_log_odds,
+                   feature_set=feature_set, trees=trees)
+
+    def predict(self, tokens: np.ndarray, isoforms: IsoformIndex | None = None) -> np.ndarray:
+        """Probabilities for one transcript (``isoforms``: see ``Predictor.predict``)."""
+        w, n = self.window, len(tokens)
+        padded = -(-n // w) * w
+        # arrays in halo coordinates: index i holds position i - w
+        halo_tokens = np.full(padded + 2 * w, PAD, dtype=np.int64)
+        halo_tokens[w:w + n] = tokens
+        valid = np.zeros(padded + 2 * w, dtype=np.float32)
+        valid[w:w + n] = 1.0
+        halo_features = None
+        if self.uses_features:
+            reads = isoforms is not None and self.trees is not None and self.trees.isoform_columns
+            alike = isoforms.columns(tokens) if reads else None
+            features = with_tree_column(orf_features(tokens, self.hexamer_log_odds, self.feature_set), self.trees,
+                                        alike)
+            halo_features = np.zeros((padded + 2 * w, features.shape[1]), dtype=np.float32)
+            halo_features[w:w + n] = features
+        x1 = np.zeros((padded + 2 * w, self.dim), dtype=np.float32)
+        x2 = np.zeros_like(x1)
+        probabilities = np.empty(padded, dtype=np.float32)
+        starts = range(0, padded, self.piece)
+        for layer in range(self.depth):
+            layer_input = np.array(layer, dtype=np.int64)
+            context = k_sum = 0.0
+            for start in starts:
+                stop = min(start + self.piece, padded)
+                feeds = {
+                    "layer": layer_input, "start": np.array(start, dtype=np.int64),
+                    "tokens": halo_tokens[None, w + start:w + stop], "x2": x2[None, w + start:w + stop],
+                    "valid": valid[None, w + start:w + stop]}
+                if halo_features is not None:
+                    feeds["features"] = halo_features[None, w + start:w + stop]
+                c, k = self.summary.run(None, feeds)
+                context, k_sum = context + c, k_sum + k
+            new_x1, new_x2 = np.zeros_like(x1), np.zeros_like(x2)
+            for start in starts:
+                stop = min(start + self.piece, padded)
+                feeds = {
+                    "layer": layer_input, "start": np.array(start, dtype=np.int64),
+                    "tokens_halo": halo_tokens[None, start:stop + 2 * w],
+                    "x1_halo": x1[None, start:stop + 2 * w], "x2_halo": x2[None, start:stop + 2 * w],
+                    "valid_halo": valid[None, start:stop + 2 * w], "context": context, "k_sum": k_sum}
+                if halo_features is not None:
+                    feeds["features_halo"] = halo_features[None, start:stop + 2 * w]
+                out1, out2, p = self.step.run(None, feeds)
+                new_x1[w + start:w + stop] = out1[0]
+                new_x2[w + start:w + stop] = out2[0]
+                probabilities[start:stop] = p[0]
+            x1, x2 = new_x1, new_x2
+        return probabilities[:n]

@@ -1,0 +1,165 @@
+"""Convert training data into a compact, pickle-free dataset and load it back.
+
+A dataset is one ``.npz`` holding every transcript of a set (a chromosome,
+say) end to end:
+
+- ``tokens``: uint8, all transcripts concatenated (A=0, T=1, C=2, G=3, N=4)
+- ``offsets``: int64, ``n + 1`` boundaries into ``tokens``
+- ``tis``: int64, positions of annotated TISs as indices into ``tokens``
+- ``ids``: unicode transcript ids
+
+Sources: the original tool's per-chromosome ``.npy(.gz)`` files (pickled object
+arrays; trusted training data, so they are unpickled here and nowhere else), or
+a FASTA with the TIS given by GENCODE-style ``CDS:start-end`` header fields or by
+a tab-separated file of ``transcript_id<TAB>position`` (1-based) lines.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tis_transformer.predictor.read import InputError
+from tis_transformer.predictor.tokens import encode
+
+_CDS_FIELD = re.compile(r"(?:^|\|)CDS:(\d+)-(\d+)(?:\||$)")
+
+
+@dataclass
+class Dataset:
+    """Transcripts with their annotated TISs, stored end to end."""
+
+    ids: np.ndarray
+    tokens: np.ndarray
+    offsets: np.ndarray
+    tis: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Length of every transcript."""
+        return np.diff(self.offsets)
+
+    def transcript(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens and 0/1 TIS labels of one transcript."""
+        start, stop = self.offsets[index], self.offsets[index + 1]
+        labels = np.zeros(stop - start, dtype=np.uint8)
+        lo, hi = np.searchsorted(self.tis, [start, stop])
+        labels[self.tis[lo:hi] - start] = 1
+        return self.tokens[start:stop], labels
+
+    def labels(self) -> np.ndarray:
+        """0/1 TIS labels over all concatenated positions."""
+        out = np.zeros(self.tokens.size, dtype=np.uint8)
+        out[self.tis] = 1
+        return out
+
+
+def from_arrays(ids: list, tokens: list, labels: list) -> Dataset:
+    """Build a dataset from per-transcript token and 0/1 label arrays."""
+    lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+    offsets = np.zeros(len(tokens) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.concatenate(tokens).astype(np.uint8) if tokens else np.zeros(0, np.uint8)
+    flat_labels = np.concatenate(labels) if labels else np.zeros(0)
+    return Dataset(
+        ids=np.array(ids, dtype=str),
+        tokens=flat,
+        offsets=offsets,
+        tis=np.flatnonzero(flat_labels).astype(np.int64),
+    )
+
+
+def read_original(path: str | Path) -> Dataset:
+    """Read one of the original tool's ``.npy`` / ``.npy.gz`` chromosome files."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        rows = np.load(handle, allow_pickle=True)  # trusted training data only
+    return from_arrays(
+        [str(row[1]) for row in rows],
+        [np.asarray(row[0])[:, 0] for row in rows],
+        [np.asarray(row[0])[:, 1] for row in rows],
+    )
+
+
+def read_fasta(path: str | Path, tis_table: str | Path | None = None) -> Dataset:
+    """Read transcripts from FASTA with TISs from ``CDS:a-b`` headers or a TSV.
+
+    Parameters
+    ----------
+    path : str or Path
+        FASTA, optionally gzipped.  Without ``tis_table`` each header may
+        carry a GENCODE-style ``|CDS:61-1041|`` field; the TIS is its start.
+    tis_table : str or Path, optional
+        Tab-separated ``transcript_id<TAB>position`` lines (1-based, several
+        lines per transcript allowed); transcripts absent from it have none.
+    """
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    table: dict[str, list[int]] = {}
+    if tis_table is not None:
+        for line_no, line in enumerate(Path(tis_table).read_text().splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            fields = line.split("\t")
+            if len(fields) < 2 or not fields[1].strip().isdigit():
+                raise InputError(f"{tis_table}:{line_no}: expected 'transcript_id<TAB>position'")
+            table.setdefault(fields[0].strip(), []).append(int(fields[1]))
+    opener = gzip.open if str(path).endswith(".gz") else open
+    ids, tokens, labels = [], [], []
+    with opener(path, "rt") as handle:
+        for header, sequence in SimpleFastaParser(handle):
+            name = header.split()[0] if header.split() else ""
+            transcript_id = name.split("|")[0]
+            codes = encode(sequence, transcript_id)
+            label = np.zeros(codes.size, dtype=np.uint8)
+            if tis_table is not None:
+                starts = table.get(transcript_id, [])
+            else:
+                match = _CDS_FIELD.search(name)
+                starts = [int(match.group(1))] if match else []
+            for start in starts:
+                if not 1 <= start <= codes.size:
+                    raise InputError(f"{transcript_id}: TIS position {start} outside 1..{codes.size}")
+                label[start - 1] = 1
+            ids.append(transcript_id)
+            tokens.append(codes)
+            labels.append(label)
+    return from_arrays(ids, tokens, labels)
+
+
+def save_dataset(dataset: Dataset, path: str | Path) -> None:
+    """Write a dataset as a compressed, pickle-free ``.npz``."""
+    np.savez_compressed(
+        path, ids=dataset.ids, tokens=dataset.tokens, offsets=dataset.offsets, tis=dataset.tis
+    )
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Load a dataset from a prepared ``.npz`` or an original ``.npy(.gz)`` file."""
+    path = Path(path)
+    if path.name.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as data:
+            return Dataset(data["ids"], data["tokens"], data["offsets"], data["tis"])
+    if path.name.endswith((".npy", ".npy.gz")):
+        return read_original(path)
+    raise InputError(f"{path}: expected a prepared .npz or an original .npy/.npy.gz file")
+
+
+def concatenate(datasets: list) -> Dataset:
+    """Join datasets end to end."""
+    shifts = np.cumsum([0] + [d.tokens.size for d in datasets[:-1]])
+    offsets = [datasets[0].offsets] + [d.offsets[1:] + s for d, s in zip(datasets[1:], shifts[1:])]
+    return Dataset(
+        ids=np.concatenate([d.ids for d in datasets]),
+        tokens=np.concatenate([d.tokens for d in datasets]),
+        offsets=np.concatenate(offsets),
+        tis=np.concatenate([d.tis + s for d, s in zip(datasets, shifts)]),
+    )
