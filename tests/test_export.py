@@ -154,8 +154,8 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
     predictor = Predictor(str(path), device="cpu")
     assert predictor.uses_features and predictor.layered.uses_features
     # the table fitted at training time reaches the predictor bit for bit through the metadata
-    np.testing.assert_array_equal(predictor.hexamer_log_odds, table)
-    np.testing.assert_array_equal(predictor.layered.hexamer_log_odds, table)
+    np.testing.assert_array_equal(predictor.inputs.hexamer_log_odds, table)
+    np.testing.assert_array_equal(predictor.layered.inputs.hexamer_log_odds, table)
     assert check_parity(network, path, real_transcripts, tolerance=1e-4) <= 1e-4
     plain = stock_probabilities(network, real_transcripts[:1])[0]
     with torch.no_grad():
@@ -203,7 +203,7 @@ def test_model_of_an_earlier_feature_set_still_predicts(tmp_path, real_transcrip
     assert meta["input_features"]["set"] == feature_set
     assert meta["input_features"]["names"] == list(FEATURE_NAMES[:columns])
     predictor = Predictor(str(path), device="cpu")
-    assert predictor.feature_set == feature_set and predictor.layered.feature_set == feature_set
+    assert predictor.inputs.feature_set == feature_set and predictor.layered.inputs.feature_set == feature_set
     assert check_parity(network, path, real_transcripts[:3], tolerance=1e-4) <= 1e-4
 
 

@@ -49,14 +49,15 @@ def test_models_with_input_features_declare_the_set_the_predictor_computes():
             assert meta["architecture"]["n_features"] == len(FEATURE_NAMES)
             # a fitted table, not the all-zero one an untrained network holds
             predictor = Predictor(name, device="cpu")
-            table = predictor.hexamer_log_odds
+            table = predictor.inputs.hexamer_log_odds
             assert table.shape == (HEXAMERS,) and np.abs(table).max() > 0.5, name
             # the shipped models blend their feature head with trees, which the predictor loads from the metadata
-            assert trees and predictor.trees is not None and predictor.trees.columns == len(FEATURE_NAMES), name
-            assert predictor.trees.first is not None, name  # two stages
+            assert trees and predictor.inputs.trees is not None, name
+            assert predictor.inputs.trees.columns == len(FEATURE_NAMES), name
+            assert predictor.inputs.trees.first is not None, name  # two stages
             # which compare each start with the other transcripts of the input, in both stages
             assert declared["isoform_columns"] == list(ISOFORM_NAMES) + list(STAGE_ONE_NAMES), name
-            assert predictor.reads_isoforms and predictor.trees.stage_one_columns == len(STAGE_ONE_NAMES), name
+            assert predictor.reads_isoforms and predictor.inputs.trees.stage_one_columns == len(STAGE_ONE_NAMES), name
 
 
 def test_resolve_model_by_name_path_and_error(tmp_path):

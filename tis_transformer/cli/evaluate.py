@@ -39,27 +39,21 @@ def _checkpoint_scorer(checkpoint: str):
     import torch
 
     from tis_transformer.predictor.batch import batched_predictions
-    from tis_transformer.predictor.features import feature_set_of, orf_features
-    from tis_transformer.predictor.batch_features import padded_features
-    from tis_transformer.training.network import pad_batch
     from tis_transformer.training.checkpoints import load_tis_model
-    from tis_transformer.predictor.trees import score_isoform_index
+    from tis_transformer.training.network import pad_batch
 
     model = load_tis_model(checkpoint)
-    table, trees = model.network.feature_table(), model.network.tree_scorer()
-    feature_set = feature_set_of(model.network.config.n_features) if model.network.config.n_features else None
+    inputs = model.network.model_inputs()
 
     def predict_batch(tokens: list, isoforms) -> list:
         batch = pad_batch(tokens)
-        features = None
-        if model.network.config.n_features:
-            features = torch.from_numpy(padded_features(tokens, batch.shape[1], table, feature_set, trees, isoforms))
+        features = None if inputs is None else torch.from_numpy(inputs.padded(tokens, batch.shape[1], isoforms))
         with torch.no_grad():
             probabilities = model(batch, features).numpy()
         return [probabilities[row, : len(t)] for row, t in enumerate(tokens)]
 
     def predict(tokens: list) -> list:
-        isoforms = score_isoform_index(tokens, trees, lambda t: orf_features(t, table, feature_set))
+        isoforms = None if inputs is None else inputs.isoform_index(tokens)
         return batched_predictions(tokens, lambda batch: predict_batch(batch, isoforms), 16_384, 256)
 
     return predict

@@ -17,9 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tis_transformer.predictor.features import feature_set_of, orf_features
 from tis_transformer.predictor.tokens import PAD
-from tis_transformer.predictor.trees import score_isoform_index, with_tree_column
 from tis_transformer.training.network import sinusoid, TISNetwork
 
 log = logging.getLogger("tis_transformer")
@@ -198,17 +196,15 @@ def stock_probabilities(network: TISNetwork, tokens: list, logit_offset: float =
     Trees that read isoform columns compare the transcripts of ``tokens`` with each other.
     """
     network.eval()
-    table, trees = network.feature_table(), network.tree_scorer()
-    isoforms = score_isoform_index([np.asarray(t) for t in tokens], trees,
-                                   lambda t: orf_features(t, table, feature_set_of(network.config.n_features)))
+    inputs = network.model_inputs()
+    isoforms = None if inputs is None else inputs.isoform_index([np.asarray(t) for t in tokens])
     out = []
     with torch.no_grad():
         for t in tokens:
             x = torch.as_tensor(np.asarray(t, dtype=np.int64))[None]
             features = None
-            if network.config.n_features:
-                features = orf_features(np.asarray(t), table, feature_set_of(network.config.n_features))
+            if inputs is not None:
                 alike = isoforms.columns(np.asarray(t)) if isoforms is not None else None
-                features = torch.from_numpy(with_tree_column(features, trees, alike))[None]
+                features = torch.from_numpy(inputs.with_trees(np.asarray(t), alike))[None]
             out.append(torch.sigmoid(network(x, features=features)[0, :, 0] + logit_offset).numpy())
     return out

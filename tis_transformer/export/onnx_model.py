@@ -15,16 +15,13 @@ import torch
 
 from tis_transformer import __version__
 from tis_transformer.export.exportable import OPSET, SHORT_WINDOWS, ExportableTIS
-from tis_transformer.predictor.features import FEATURE_NAMES, feature_set_of
 from tis_transformer.predictor.read import InputError
 from tis_transformer.predictor.tokens import NUCLEOTIDES, PAD
-from tis_transformer.predictor.trees import TREE_COLUMN_NAME
 from tis_transformer.training.network import NetworkConfig, TISNetwork
 
 log = logging.getLogger("tis_transformer")
 
 log = logging.getLogger("tis_transformer")
-
 
 
 def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_offset: float = 0.0,
@@ -264,22 +261,9 @@ def attach_metadata(path: str | Path, metadata: dict) -> dict:
 
 def _input_features(network: TISNetwork) -> dict:
     """What the predictor needs to compute a network's ``features`` input."""
-    declared = {"set": feature_set_of(network.config.n_features),
-                "names": list(FEATURE_NAMES[:network.config.n_features]),
-                "hexamer_log_odds": [round(float(v), 4) for v in network.feature_table()]}
-    if network.config.tree_blend:
-        trees, stage_one = network.trees()
-        if not trees:
-            raise InputError("this network blends trees but has none fitted (prefit its feature head with trees)")
-        declared["names"].append(TREE_COLUMN_NAME)
-        declared["tree_blend"] = network.config.tree_blend
-        # zlib shrinks serialized trees about 5-fold: most of their bytes are node ids and repeated mode names
-        declared["trees"] = base64.b64encode(zlib.compress(trees, 9)).decode("ascii")
-        if stage_one:
-            declared["trees_stage_one"] = base64.b64encode(zlib.compress(stage_one, 9)).decode("ascii")
-        if network.tree_scorer().isoform_columns:
-            declared["isoform_columns"] = network.tree_scorer().isoform_names
-    return declared
+    if network.config.tree_blend and not network.trees()[0]:
+        raise InputError("this network blends trees but has none fitted (prefit its feature head with trees)")
+    return network.model_inputs().to_metadata()
 
 
 def build_metadata(network: TISNetwork, name: str, description: str = "", extra: dict | None = None) -> dict:

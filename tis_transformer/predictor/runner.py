@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from tis_transformer.predictor.batch import batched_predictions
-from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_features
-from tis_transformer.predictor.batch_features import orf_features_many, padded_features
 from tis_transformer.predictor.isoforms import IsoformIndex
-from tis_transformer.predictor.registry import resolve_model
+from tis_transformer.predictor.model_inputs import ModelInputs
 from tis_transformer.predictor.read import InputError
+from tis_transformer.predictor.registry import resolve_model
 from tis_transformer.predictor.tokens import PAD
-from tis_transformer.predictor.trees import TREE_COLUMN_NAME, TreeScorer, score_isoform_index, with_tree_column
 
 log = logging.getLogger("tis_transformer")
 
@@ -91,13 +87,10 @@ class Predictor:
         self.max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS[self.device])
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.uses_features = "features" in inputs
-        self.hexamer_log_odds: np.ndarray | None = None
-        self.feature_set = FEATURE_SET
-        self.trees: TreeScorer | None = None
-        if self.uses_features:
-            self._declared_features(json.loads(self.metadata.get("input_features", "{}")))
-        self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers,
-                                           self.hexamer_log_odds, self.feature_set, self.trees)
+        # what the model reads besides its tokens, as its metadata declares it
+        self.inputs: ModelInputs | None = (ModelInputs.from_metadata(
+            json.loads(self.metadata.get("input_features", "{}")), self.path) if self.uses_features else None)
+        self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers, self.inputs)
         self.short = self._short_window_sessions(options, providers)
 
     def _short_window_sessions(self, options, providers) -> list:
@@ -121,34 +114,10 @@ class Predictor:
                 raise InputError(f"{graph}: not a usable ONNX model ({message})") from None
         return sorted(sessions, key=lambda pair: pair[0])
 
-    def _declared_features(self, declared: dict) -> None:
-        """Take the hexamer table, feature set and trees the model's metadata declares."""
-        table = declared.get("hexamer_log_odds")
-        columns = FEATURE_SETS.get(declared.get("set"), 0)
-        names = list(FEATURE_NAMES[:columns]) + ([TREE_COLUMN_NAME] if "trees" in declared else [])
-        if (not columns or declared.get("names") != names
-                or not isinstance(table, list) or len(table) != HEXAMERS):
-            raise InputError(f"{self.path}: needs input features {declared.get('set')!r}, "
-                             f"this version computes {', '.join(FEATURE_SETS)}")
-        self.hexamer_log_odds = np.asarray(table, dtype=np.float32)
-        self.feature_set = declared["set"]
-        if "trees" in declared:
-            try:
-                self.trees = TreeScorer(*(zlib.decompress(base64.b64decode(declared[key], validate=True))
-                                          if key in declared else b"" for key in ("trees", "trees_stage_one")),
-                                        feature_columns=columns)
-            except Exception as error:  # bad base64 or zlib data, or a model onnxruntime cannot load
-                message = str(error).splitlines()[0] if str(error) else type(error).__name__
-                raise InputError(f"{self.path}: its trees are not usable ({message})") from None
-            alike = self.trees.isoform_names
-            if declared.get("isoform_columns", []) != alike:
-                raise InputError(f"{self.path}: its trees read isoform columns "
-                                 f"{declared.get('isoform_columns', [])}, this version computes {alike}")
-
     @property
     def reads_isoforms(self) -> bool:
         """Whether the model compares each transcript's starts with the other transcripts of its input."""
-        return self.trees is not None and self.trees.isoform_columns > 0
+        return self.inputs is not None and self.inputs.reads_isoforms
 
     def isoform_index(self, transcripts) -> IsoformIndex | None:
         """The index of an input's transcripts to pass to ``predict``, or None when the model reads none.
@@ -157,9 +126,7 @@ class Predictor:
         function returning a new iterator over them (the input is read twice:
         once for its starts, once for the first-stage scores of its trees).
         """
-        return score_isoform_index(transcripts, self.trees,
-                                   lambda t: orf_features(t, self.hexamer_log_odds, self.feature_set),
-                                   lambda ts: orf_features_many(ts, self.hexamer_log_odds, self.feature_set))
+        return self.inputs.isoform_index(transcripts) if self.inputs is not None else None
 
     def predict_batch(self, tokens: list[np.ndarray], isoforms: IsoformIndex | None = None) -> list[np.ndarray]:
         """Probabilities for transcripts run together in one padded batch (``isoforms``: see ``predict``)."""
@@ -169,8 +136,7 @@ class Predictor:
             batch[row, : len(t)] = t
         feeds = {"tokens": batch}
         if self.uses_features:
-            feeds["features"] = padded_features(tokens, length, self.hexamer_log_odds, self.feature_set, self.trees,
-                                                isoforms)
+            feeds["features"] = self.inputs.padded(tokens, length, isoforms)
         session = next((s for window, s in self.short if length <= window), self.session)
         probabilities = session.run(None, feeds)[0]
         return [probabilities[row, : len(t)].astype(np.float32) for row, t in enumerate(tokens)]
@@ -230,15 +196,9 @@ class _LayeredRunner:
     for why this computes the same function as the whole-transcript graph.
     """
 
-    def __init__(self, summary, step, architecture: dict, piece: int = PIECE,
-                 hexamer_log_odds: np.ndarray | None = None, feature_set: str = FEATURE_SET,
-                 trees: TreeScorer | None = None):
+    def __init__(self, summary, step, architecture: dict, piece: int = PIECE, inputs: ModelInputs | None = None):
         self.summary, self.step = summary, step
-        self.feature_set = feature_set
-        self.trees = trees
-        # a model with input features always carries their hexamer table
-        self.hexamer_log_odds = hexamer_log_odds
-        self.uses_features = hexamer_log_odds is not None
+        self.inputs = inputs
         self.window = int(architecture["local_window_size"])
         self.depth = int(architecture["depth"])
         self.dim = int(architecture["dim"])
@@ -246,8 +206,7 @@ class _LayeredRunner:
 
     @classmethod
     def open(cls, path: Path, metadata: dict, options, providers,
-             hexamer_log_odds: np.ndarray | None = None, feature_set: str = FEATURE_SET,
-             trees: TreeScorer | None = None) -> "_LayeredRunner | None":
+             inputs: ModelInputs | None = None) -> "_LayeredRunner | None":
         """The runner for a model, or None when its layer graphs are not beside it."""
         import onnxruntime as ort
 
@@ -260,8 +219,7 @@ class _LayeredRunner:
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise InputError(f"{path}: its layer graphs are not usable ({message})") from None
-        return cls(summary, step, json.loads(metadata["architecture"]), hexamer_log_odds=hexamer_log_odds,
-                   feature_set=feature_set, trees=trees)
+        return cls(summary, step, json.loads(metadata["architecture"]), inputs=inputs)
 
     def predict(self, tokens: np.ndarray, isoforms: IsoformIndex | None = None) -> np.ndarray:
         """Probabilities for one transcript (``isoforms``: see ``Predictor.predict``)."""
@@ -273,11 +231,9 @@ class _LayeredRunner:
         valid = np.zeros(padded + 2 * w, dtype=np.float32)
         valid[w:w + n] = 1.0
         halo_features = None
-        if self.uses_features:
-            reads = isoforms is not None and self.trees is not None and self.trees.isoform_columns
-            alike = isoforms.columns(tokens) if reads else None
-            features = with_tree_column(orf_features(tokens, self.hexamer_log_odds, self.feature_set), self.trees,
-                                        alike)
+        if self.inputs is not None:
+            alike = isoforms.columns(tokens) if isoforms is not None and self.inputs.reads_isoforms else None
+            features = self.inputs.with_trees(tokens, alike)
             halo_features = np.zeros((padded + 2 * w, features.shape[1]), dtype=np.float32)
             halo_features[w:w + n] = features
         x1 = np.zeros((padded + 2 * w, self.dim), dtype=np.float32)

@@ -9,13 +9,14 @@ import numpy as np
 import torch
 
 from tis_transformer.predictor.batch import length_batches
-from tis_transformer.predictor.features import orf_features
-from tis_transformer.training.hexamers import fit_hexamer_log_odds
+from tis_transformer.predictor.features import HEXAMERS
 from tis_transformer.predictor.isoforms import IsoformIndex
+from tis_transformer.predictor.model_inputs import ModelInputs
 from tis_transformer.predictor.read import InputError
 from tis_transformer.predictor.tokens import PAD
-from tis_transformer.predictor.trees import score_isoform_index, TreeScorer, with_tree_column
+from tis_transformer.predictor.trees import TreeScorer
 from tis_transformer.training.datasets import concatenate, Dataset, load_dataset
+from tis_transformer.training.hexamers import fit_hexamer_log_odds
 
 DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
 
@@ -71,8 +72,9 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         self.random_crop = random_crop
         self.features = features
         self.tis_crop_frac = tis_crop_frac
-        self.hexamer_log_odds = hexamer_log_odds
-        self.trees = trees
+        # the model's inputs as the predictor computes them (a table of zeros when none was fitted)
+        self.inputs = ModelInputs(hexamer_log_odds if hexamer_log_odds is not None else np.zeros(HEXAMERS),
+                                  trees=trees) if features else None
         self.isoforms = isoforms
         self.set_epoch(0)
 
@@ -97,7 +99,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
             f = None
             if self.features:
                 alike = self.isoforms.columns(t) if self.isoforms is not None else None
-                f = with_tree_column(orf_features(t, self.hexamer_log_odds), self.trees, alike)
+                f = self.inputs.with_trees(t, alike)
             if self.crop_len and len(t) > self.crop_len:
                 start = self._crop_start(len(t), y, rng) if self.random_crop else 0
                 window = slice(start, start + self.crop_len)
@@ -198,8 +200,8 @@ class TranscriptData(L.LightningDataModule):
         trees = network.tree_scorer() if network is not None else None
         if trees is not None and trees.isoform_columns and name not in self.isoforms:
             data = self.sets[name]
-            self.isoforms[name] = score_isoform_index([data.transcript(i)[0] for i in range(len(data))], trees,
-                                                      lambda t: orf_features(t, self.hexamer_log_odds))
+            inputs = ModelInputs(self.hexamer_log_odds, trees=trees)
+            self.isoforms[name] = inputs.isoform_index([data.transcript(i)[0] for i in range(len(data))])
         batches = BatchedTranscripts(self.sets[name], self.max_tokens, self.max_per_batch,
                                      shuffle=shuffle, seed=self.seed,
                                      crop_len=self.crop_len if name == "train" else None,

@@ -230,6 +230,16 @@ class TISNetwork(nn.Module):
             self._tree_scorer = ((model, stage_one), TreeScorer(model, stage_one, self.config.n_features))
         return self._tree_scorer[1]
 
+    def model_inputs(self):
+        """The network's ``ModelInputs`` (feature set, hexamer table, trees), or None without input features."""
+        if not self.config.n_features:
+            return None
+        from tis_transformer.predictor.features import feature_set_of
+        from tis_transformer.predictor.model_inputs import ModelInputs
+
+        return ModelInputs(self.feature_table(), feature_set_of(self.config.n_features), self.tree_scorer(),
+                           self.config.tree_blend or None)
+
     def fix_projections(self) -> None:
         """Stop redrawing the random-feature projections (for evaluation and export)."""
         self.performer.fix_projection_matrices_()
