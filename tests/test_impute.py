@@ -10,7 +10,7 @@ import pytest
 from tis_transformer.__main__ import main
 from tis_transformer.predictor.read import load_npy, read_records
 
-from conftest import CHROMOSOMES, EXAMPLE_FASTA, SEED_RESULTS, needs_shared
+from conftest import CHROMOSOMES, EXAMPLE_FASTA, ROOT, SEED_RESULTS, needs_shared
 
 EXAMPLE_IDS = ["ENST00000410304", "ENST00000506552", "ENST00000455694"]
 
@@ -167,13 +167,25 @@ def test_cuda_request_without_gpu_is_a_clear_error():
     assert result.returncode != 0 and "onnxruntime-gpu" in result.stderr
 
 
-def test_prediction_never_imports_torch(tmp_path):
+HEAVY = ("torch", "lightning", "performer_pytorch", "lightgbm", "onnx", "onnxscript")
+
+
+def test_prediction_never_imports_the_training_stack(tmp_path):
+    """A whole impute (transcript and genome mode, every output, the report) and the Python API, in one process,
+    load none of the training extra's packages, whether or not they are installed."""
+    genome = ROOT / "tests" / "data" / "genome"
     code = (
         "import sys\n"
         "from tis_transformer.__main__ import main\n"
-        f"assert main(['impute', {str(EXAMPLE_FASTA)!r}, '-o', {str(tmp_path / 'x.tsv')!r}, '-q']) == 0\n"
+        "from tis_transformer import predict\n"
+        f"assert main(['impute', {str(EXAMPLE_FASTA)!r}, '-o', {str(tmp_path / 'x.tsv')!r}, '-o', "
+        f"{str(tmp_path / 'x.bed')!r}, '-o', {str(tmp_path / 'x.npy')!r}, '--report', {str(tmp_path / 'r.html')!r}, "
+        "'-q']) == 0\n"
+        f"assert main(['impute', '--genome', {str(genome / 'genome.fa')!r}, '--annotation', "
+        f"{str(genome / 'ensembl.gtf')!r}, '-o', {str(tmp_path / 'g.gtf')!r}, '--top_k', '1', '-q']) == 0\n"
         "assert main(['models']) == 0\n"
-        "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning', 'performer_pytorch'))\n"
+        "assert predict('GCCACCATGGCGTCTTAA', top_k=1)[0].sites\n"
+        f"leaked = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
         "assert not leaked, leaked\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

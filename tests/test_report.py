@@ -16,7 +16,8 @@ import pytest
 from tis_transformer.predictor.orfs import Site
 from tis_transformer.predictor.read import read_records
 from tis_transformer.predictor.tokens import encode
-from tis_transformer.predictor.report import Report, multiqc_sample, orf_class
+from tis_transformer.predictor.multiqc import multiqc_sample
+from tis_transformer.predictor.report import Report, orf_class
 from tis_transformer.predictor.write import format_from_path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tis_transformer.predictor.features import (_AFTER_STOP, _ATG, _END_CODONS, _NEAR_COGNATE, _NO_SIGNAL_DISTANCE,
+from tis_transformer.predictor.codons import ATG as _ATG, NEAR_COGNATE as _NEAR_COGNATE
+from tis_transformer.predictor.features import (_AFTER_STOP, _END_CODONS, _NO_SIGNAL_DISTANCE,
                                                 _POLYA_SIGNALS, _POSITION_SCALE, _UNKNOWN_HEXAMER, FEATURE_NAMES,
                                                 FEATURE_SET, FEATURE_SETS, LOG_SCALE, NEAR_COGNATE_COLUMN, _signed_log,
                                                 orf_features)
-from tis_transformer.predictor.orfs import _STOP, _UNKNOWN_CODON
+from tis_transformer.predictor.codons import STOP as _STOP, UNKNOWN_CODON as _UNKNOWN_CODON
 from tis_transformer.predictor.tokens import A, C, G, T
 
 __all__ = ["orf_features_many", "padded_features"]

@@ -33,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 
-from tis_transformer.predictor.orfs import _STOP, _UNKNOWN_CODON, _codon_codes
+from tis_transformer.predictor.codons import ATG as _ATG, NEAR_COGNATE as _NEAR_COGNATE, STOP as _STOP
+from tis_transformer.predictor.codons import UNKNOWN_CODON as _UNKNOWN_CODON, codon_codes as _codon_codes
 from tis_transformer.predictor.tokens import A, C, G, T, encode
 
 __all__ = ["FEATURE_SET", "FEATURE_SETS", "FEATURE_NAMES", "HEXAMERS", "LOG_SCALE", "feature_set_of",
@@ -114,9 +115,6 @@ NEAR_COGNATE_COLUMN = FEATURE_NAMES.index("is_near_cognate")
 HEXAMERS = 64 * 64 + 1
 _UNKNOWN_HEXAMER = HEXAMERS - 1
 
-_ATG = 16 * 0 + 4 * 1 + 3
-_NEAR_COGNATE = [code for code in range(64) if sum(a != b for a, b in zip(
-    (code // 16, code // 4 % 4, code % 4), (0, 1, 3))) == 1]
 # log1p(codons) / LOG_SCALE is about 1 for a 1,100-codon ORF
 LOG_SCALE = 7.0
 _POSITION_SCALE = 10.0

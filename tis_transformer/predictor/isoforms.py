@@ -30,8 +30,9 @@ from collections.abc import Iterable
 import numpy as np
 
 # codon codes and the ORF-length scale of the reading-frame features, so that the columns read alike
-from tis_transformer.predictor.features import _ATG, LOG_SCALE
-from tis_transformer.predictor.orfs import _STOP, _UNKNOWN_CODON, _codon_codes
+from tis_transformer.predictor.codons import ATG as _ATG
+from tis_transformer.predictor.features import LOG_SCALE
+from tis_transformer.predictor.codons import STOP as _STOP, UNKNOWN_CODON as _UNKNOWN_CODON, codon_codes as _codon_codes
 
 __all__ = ["ISOFORM_NAMES", "KEY_NT", "STAGE_ONE_NAMES", "IsoformIndex", "sequence_hash", "start_orfs",
            "starts_many"]

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from Bio.Data import CodonTable
 
-from tis_transformer.predictor.tokens import NUCLEOTIDES, decode
+from tis_transformer.predictor.codons import AMINO as _AMINO, IS_START as _IS_START, START_CODON_CODES  # noqa: F401
+from tis_transformer.predictor.codons import STOP as _STOP, codon_codes as _codon_codes
+from tis_transformer.predictor.tokens import decode
 
 __all__ = ["START_CODON_CODES", "TABLE_COLUMNS", "Orf", "Site", "find_orf", "find_orfs", "site_table",
            "start_codon_positions"]
@@ -34,37 +35,6 @@ TABLE_COLUMNS = (
 )
 
 DEFAULT_THRESHOLD = 0.5
-
-# A codon of tokens (a, b, c), each 0-3, gets the code 16a + 4b + c; a codon
-# with an N gets _UNKNOWN_CODON.
-_UNKNOWN_CODON = 64
-
-
-def _codon_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Amino-acid letters and stop flags indexed by codon code."""
-    table = CodonTable.unambiguous_dna_by_id[1]
-    amino = np.full(_UNKNOWN_CODON + 1, ord("X"), dtype=np.uint8)
-    stop = np.zeros(_UNKNOWN_CODON + 1, dtype=bool)
-    for a in range(4):
-        for b in range(4):
-            for c in range(4):
-                code = 16 * a + 4 * b + c
-                codon = NUCLEOTIDES[a] + NUCLEOTIDES[b] + NUCLEOTIDES[c]
-                if codon in table.stop_codons:
-                    stop[code] = True
-                    amino[code] = ord("*")
-                else:
-                    amino[code] = ord(table.forward_table[codon])
-    return amino, stop
-
-
-_AMINO, _STOP = _codon_tables()
-# ATG and the nine codons one letter from it: where the sites table looks for starts
-START_CODON_CODES = np.array(sorted(code for code in range(64) if sum(
-    a != b for a, b in zip((code // 16, code // 4 % 4, code % 4), (0, 1, 3))) <= 1))
-_IS_START = np.zeros(_UNKNOWN_CODON + 1, dtype=bool)
-_IS_START[START_CODON_CODES] = True
-
 
 class Orf(NamedTuple):
     """The open reading frame that starts at one site.
@@ -108,16 +78,6 @@ class Site(NamedTuple):
     orf_length_aa: int
     stop_found: bool
     protein: str
-
-
-def _codon_codes(tokens: np.ndarray) -> np.ndarray:
-    """Code of the codon starting at every position that has three letters."""
-    if tokens.size < 3:
-        return np.zeros(0, dtype=np.int64)
-    first, second, third = (tokens[i : tokens.size - 2 + i].astype(np.int64) for i in range(3))
-    codes = 16 * first + 4 * second + third
-    codes[(first > 3) | (second > 3) | (third > 3)] = _UNKNOWN_CODON
-    return codes
 
 
 def find_orfs(tokens: np.ndarray, starts: Sequence[int] | np.ndarray) -> list[Orf]:

@@ -6,7 +6,7 @@ transcripts it will draw: the ``top`` with the best scores (a bounded heap)
 and those named with ``--plot``, so its memory does not grow with the input.
 :meth:`Report.write` then writes one HTML file, atomically: figures are inline
 SVG, the only script is a small inline table sorter, and nothing is loaded
-from the network, so the file opens offline, in Galaxy and as an attachment.
+
 
 Annotations plug in through two optional hooks, so that other inputs (such as
 a genome annotation) can supply them later:
@@ -20,22 +20,23 @@ a genome annotation) can supply them later:
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
 import time
 from collections import Counter
-from html import escape
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
+import heapq
 import numpy as np
+from html import escape
 
 from tis_transformer import __version__
-from tis_transformer.predictor.orfs import DEFAULT_THRESHOLD, Site, find_orf, select_sites, site_table, start_codon_positions
-from tis_transformer.predictor.report_svg import LEGEND, PAGE_HEAD, SORTER, Box, bar_chart, track
+from tis_transformer.predictor.orfs import (DEFAULT_THRESHOLD, find_orf, select_sites, Site, site_table,
+    start_codon_positions)
+from tis_transformer.predictor.report_svg import LEGEND, PAGE_HEAD, SORTER, bar_chart, Box, track
 
-__all__ = ["Report", "Summary", "multiqc_sample", "multiqc_table", "npy_annotations", "orf_class"]
+__all__ = ["Report", "Summary", "npy_annotations", "orf_class"]
 
 log = logging.getLogger("tis_transformer")
 
@@ -201,36 +202,6 @@ class Summary:
                                      [self.classes[n] for n in names], "ORF classes of reported sites",
                                      width=480))
         return figures
-
-
-def multiqc_table(counts: Mapping[str, float], sample: str) -> str:
-    """MultiQC custom content: a one-row table of the run's counts.
-
-    MultiQC finds files named ``*_mqc.tsv`` and reads the ``#`` lines as the
-    section's configuration; the row is the sample.
-    """
-    header = ["# id: 'tis_transformer'",
-              "# section_name: 'TIS Transformer'",
-              "# description: 'Translation initiation sites predicted by tis-transformer "
-              f"{__version__}'",
-              "# plot_type: 'table'",
-              "# pconfig:",
-              "#     id: 'tis_transformer_table'",
-              "#     namespace: 'TIS Transformer'"]
-    names = list(counts)
-    rows = ["Sample\t" + "\t".join(names),
-            sample.replace("\t", " ") + "\t" + "\t".join(f"{counts[n]:g}" for n in names)]
-    return "\n".join(header + rows) + "\n"
-
-
-def multiqc_sample(path: str | None) -> str:
-    """The sample name of a MultiQC file: ``NAME_mqc.tsv`` gives NAME."""
-    name = Path(path).name if path else ""
-    for ending in ("_mqc.tsv", "_mqc.txt", ".tsv", ".txt"):
-        if name.lower().endswith(ending):
-            name = name[: -len(ending)]
-            break
-    return name or "tis-transformer"
 
 
 class Report:

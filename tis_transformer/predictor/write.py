@@ -169,7 +169,7 @@ class _Sink:
         if self.fmt == "npy":
             _write_npy(self.handle, self.rows)
         elif self.fmt == "multiqc":
-            from tis_transformer.predictor.report import multiqc_sample, multiqc_table
+            from tis_transformer.predictor.multiqc import multiqc_sample, multiqc_table
 
             self.handle.write(multiqc_table(self.summary.counts(), multiqc_sample(self.path)))
 

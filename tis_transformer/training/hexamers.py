@@ -7,7 +7,7 @@ from typing import Iterable
 import numpy as np
 
 from tis_transformer.predictor.features import HEXAMERS, _UNKNOWN_HEXAMER, _codons_and_hexamers
-from tis_transformer.predictor.orfs import _STOP
+from tis_transformer.predictor.codons import STOP as _STOP
 
 
 def fit_hexamer_log_odds(transcripts: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
