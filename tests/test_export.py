@@ -11,6 +11,7 @@ from tis_transformer.export.onnx_model import build_metadata, export_onnx  # noq
 from tis_transformer.export.parity import check_parity  # noqa: E402
 from tis_transformer.export.exportable import stock_probabilities  # noqa: E402
 from tis_transformer.training.network import NetworkConfig, TISNetwork  # noqa: E402
+from tis_transformer.predictor.read import InputError  # noqa: E402
 from tis_transformer.predictor.runner import Predictor  # noqa: E402
 from tis_transformer.training.datasets import read_original  # noqa: E402
 
@@ -170,7 +171,7 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
 def test_model_with_features_refuses_another_feature_set(tmp_path):
     import onnx
 
-    from tis_transformer.predictor.read import InputError
+
 
     torch.manual_seed(2)
     network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
@@ -186,25 +187,18 @@ def test_model_with_features_refuses_another_feature_set(tmp_path):
         Predictor(str(path), device="cpu")
 
 
-@pytest.mark.parametrize("feature_set", ["orf-v2", "orf-v3"])
-def test_model_of_an_earlier_feature_set_still_predicts(tmp_path, real_transcripts, feature_set):
-    # models of earlier feature sets (their leading columns) exported by earlier versions keep working
-    from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SETS
+def test_a_model_of_an_older_format_version_is_refused_in_one_line(tmp_path):
+    import onnx
 
-    torch.manual_seed(3)
-    columns = FEATURE_SETS[feature_set]
-    network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
-                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=columns,
-                                       feature_head=4))
-    with torch.no_grad():
-        network.feature_emb.weight.mul_(20.0)
-    path = tmp_path / f"{feature_set}.onnx"
-    meta = export_onnx(network, path, build_metadata(network, feature_set))
-    assert meta["input_features"]["set"] == feature_set
-    assert meta["input_features"]["names"] == list(FEATURE_NAMES[:columns])
-    predictor = Predictor(str(path), device="cpu")
-    assert predictor.inputs.feature_set == feature_set and predictor.layered.inputs.feature_set == feature_set
-    assert check_parity(network, path, real_transcripts[:3], tolerance=1e-4) <= 1e-4
+    from tis_transformer.predictor.registry import FORMAT_VERSION, MODELS_DIR
+
+    model = onnx.load(str(MODELS_DIR / "human.onnx"))
+    for prop in model.metadata_props:
+        if prop.key == "format_version":
+            prop.value = "1"
+    onnx.save(model, str(tmp_path / "old.onnx"))
+    with pytest.raises(InputError, match=f"model format version 1; this release reads version {FORMAT_VERSION}"):
+        Predictor(str(tmp_path / "old.onnx"), device="cpu")
 
 
 def _network_blending_trees(seed: int) -> TISNetwork:
@@ -223,7 +217,7 @@ def test_model_with_trees_keeps_them_in_its_metadata(tmp_path, real_transcripts)
     import onnx
 
     from tis_transformer.predictor.features import FEATURE_NAMES, orf_features
-    from tis_transformer.predictor.read import InputError
+
     from tis_transformer.training.fit_trees import fit_trees, fit_two_stage_trees
 
     network = _network_blending_trees(4)
@@ -268,7 +262,7 @@ def test_model_whose_trees_read_isoforms_declares_them_and_keeps_parity(tmp_path
 
     from tis_transformer.predictor.features import FEATURE_NAMES, orf_features
     from tis_transformer.predictor.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex
-    from tis_transformer.predictor.read import InputError
+
     from tis_transformer.training.fit_trees import fit_two_stage_trees
 
     network = _network_blending_trees(5)

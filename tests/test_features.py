@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from tis_transformer.predictor.batch_features import orf_features_many
-from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SETS, HEXAMERS, feature_set_of, orf_features
+from tis_transformer.predictor.features import (FEATURE_NAMES, FEATURE_SETS, HEXAMERS, TRANSCRIPT_ENDS, feature_set_of,
+                                                orf_features)
 from tis_transformer.predictor.tokens import encode
 from tis_transformer.training.hexamers import fit_hexamer_log_odds
 
@@ -107,7 +108,7 @@ def test_hand_worked_transcript_ends():
     # CpG-rich 5' end, AATAAA 20 nt before the 3' end, ATTAAA 40 nt before it
     sequence = "CGCG" * 5 + "T" * 30 + "ATTAAA" + "C" * 14 + "AATAAA" + "A" * 14
     f = features_of(sequence)
-    ends = slice(FEATURE_SETS["orf-v3"], FEATURE_SETS["orf-v4"])
+    ends = TRANSCRIPT_ENDS
     assert np.array_equal(f[:, ends], np.broadcast_to(f[0, ends], f[:, ends].shape))  # one value per transcript
     row = f[0]
     assert row[COLUMN["gc_first_50"]] == pytest.approx(20 / 50)
@@ -135,15 +136,11 @@ def test_transcript_ends_tell_complete_coding_transcripts_apart(chry):
     assert coding[:, cpg].mean() > 1.3 * noncoding[:, cpg].mean()
 
 
-def test_earlier_feature_sets_are_leading_columns(chry):
-    tokens = chry.transcript(3)[0]
-    table = fit_hexamer_log_odds(chry.transcript(i) for i in range(0, len(chry), 2))
-    full = orf_features(tokens, table)
-    assert full.shape[1] == FEATURE_SETS[feature_set_of(full.shape[1])] == len(FEATURE_NAMES)
-    for earlier in ("orf-v2", "orf-v3"):
-        assert np.array_equal(orf_features(tokens, table, earlier), full[:, :FEATURE_SETS[earlier]])
+def test_one_feature_set():
+    # earlier sets (orf-v2 to orf-v4) are no longer read: models declare orf-v5 (format version 2)
+    assert FEATURE_SETS == {"orf-v5": len(FEATURE_NAMES)} and feature_set_of(len(FEATURE_NAMES)) == "orf-v5"
     with pytest.raises(ValueError, match="no feature set"):
-        feature_set_of(7)
+        feature_set_of(54)
 
 
 def test_fitted_table_scores_annotated_coding_frames(chry):
@@ -186,7 +183,7 @@ def test_near_cognate_codons_are_one_letter_from_atg():
     assert [0, 6, 9, 12, 15, 18, 21, 24, 27] == [p for p in near if p % 3 == 0]
     assert f[3, NEAR_COGNATE_COLUMN] == 0 and f[3, COLUMN["is_atg"]] == 1
     assert not (f[:, NEAR_COGNATE_COLUMN] * f[:, COLUMN["is_atg"]]).any()
-    assert NEAR_COGNATE_COLUMN == FEATURE_SETS["orf-v5"] - 1 == FEATURE_SETS["orf-v4"]
+    assert NEAR_COGNATE_COLUMN == FEATURE_SETS["orf-v5"] - 1 == TRANSCRIPT_ENDS.stop
 
 
 def _assorted_transcripts(seed: int = 0) -> list:

@@ -92,7 +92,7 @@ def test_trees_blend_with_the_feature_head_at_atgs_only():
 
 
 def test_non_start_shift_lowers_positions_that_start_no_atg_or_near_cognate_codon():
-    from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SETS, IS_ATG_COLUMN, NEAR_COGNATE_COLUMN
+    from tis_transformer.predictor.features import FEATURE_NAMES, IS_ATG_COLUMN, NEAR_COGNATE_COLUMN
 
     n = len(FEATURE_NAMES)
     network = tiny_network(n_features=n, feature_head=8)
@@ -105,10 +105,3 @@ def test_non_start_shift_lowers_positions_that_start_no_atg_or_near_cognate_codo
         network.non_start_logit_shift.fill_(-4.0)
         after = network.feature_logits(features)[0, :, 0]
     torch.testing.assert_close(after - before, torch.where(kind == 2, -4.0, 0.0))
-    # a network on orf-v4 features has no such column: the shift reads nothing
-    older = tiny_network(n_features=FEATURE_SETS["orf-v4"], feature_head=8)
-    v4 = features[..., :FEATURE_SETS["orf-v4"]]
-    with torch.no_grad():
-        unshifted = older.feature_logits(v4)
-        older.non_start_logit_shift.fill_(-4.0)
-        assert torch.equal(older.feature_logits(v4), unshifted)

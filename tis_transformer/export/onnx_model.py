@@ -16,6 +16,7 @@ import torch
 from tis_transformer import __version__
 from tis_transformer.export.exportable import OPSET, SHORT_WINDOWS, ExportableTIS
 from tis_transformer.predictor.read import InputError
+from tis_transformer.predictor.registry import FORMAT_VERSION
 from tis_transformer.predictor.tokens import NUCLEOTIDES, PAD
 from tis_transformer.training.network import NetworkConfig, TISNetwork
 
@@ -271,7 +272,7 @@ def build_metadata(network: TISNetwork, name: str, description: str = "", extra:
     return {
         "name": name,
         "description": description,
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "tokens": {letter: i for i, letter in enumerate(NUCLEOTIDES)} | {"PAD": PAD},
         "input": "tokens int64 (batch, length), right-padded with PAD"
                  + (", features float32 (batch, length, n_features), zero-padded"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from tis_transformer.predictor.codons import ATG as _ATG, NEAR_COGNATE as _NEAR_COGNATE
+from tis_transformer.predictor.features import CODING_CONTEXT, TRANSCRIPT_ENDS
 from tis_transformer.predictor.features import (_AFTER_STOP, _END_CODONS, _NO_SIGNAL_DISTANCE,
                                                 _POLYA_SIGNALS, _POSITION_SCALE, _UNKNOWN_HEXAMER, FEATURE_NAMES,
                                                 FEATURE_SET, FEATURE_SETS, LOG_SCALE, NEAR_COGNATE_COLUMN, _signed_log,
@@ -149,12 +150,8 @@ def _orf_features_rows(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None, 
                             / LOG_SCALE + 1.0, 0.0)
     out[..., 13] = atg & (hexamer_sum == best) & (best > 0)
     out[..., 14] = np.where(any_atg[:, None], _signed_log(best) / LOG_SCALE, 0.0)
-    v2, v3 = FEATURE_SETS["orf-v2"], FEATURE_SETS["orf-v3"]
-    if columns > v2:
-        out[..., v2:v3] = _coding_context_rows(t, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
-    v4 = FEATURE_SETS["orf-v4"]
-    if columns > v3:
-        out[..., v3:v4] = _transcript_ends_rows(t, hexamers)[:, None, :]
+    out[..., CODING_CONTEXT] = _coding_context_rows(t, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
+    out[..., TRANSCRIPT_ENDS] = _transcript_ends_rows(t, hexamers)[:, None, :]
     out[..., NEAR_COGNATE_COLUMN] = np.isin(codes, _NEAR_COGNATE)
     return out[..., :columns]
 
@@ -162,7 +159,7 @@ def _orf_features_rows(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None, 
 def _coding_context_rows(tokens, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg) -> np.ndarray:
     """``_coding_context`` of the rows of ``(count, length)`` arrays."""
     rows, n = tokens.shape
-    out = np.zeros((rows, n, FEATURE_SETS["orf-v3"] - FEATURE_SETS["orf-v2"]))
+    out = np.zeros((rows, n, CODING_CONTEXT.stop - CODING_CONTEXT.start))
     position = np.broadcast_to(np.arange(n), (rows, n))
     frame = position % 3
     sums = np.zeros((rows, 3, n + 1))

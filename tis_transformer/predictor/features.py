@@ -1,31 +1,17 @@
-"""Reading-frame features computed from a transcript's sequence.
+"""Reading-frame features computed from a transcript's sequence (the feature set ``orf-v5``, 55 columns).
 
-A model trained with ``--orf_features`` reads, next to each nucleotide, a few
-numbers about the open reading frame that would start there: how long it
-runs to the next in-frame stop, whether it is the first ATG of that frame
-segment, and how it compares with the longest ATG-initiated ORF of the whole
-transcript.  The ``orf-v2`` set adds how coding-like that ORF reads: the
-in-frame hexamer log-odds of annotated coding sequence against all sequence,
-summed and averaged from the position to its stop, with a table fitted on the
-training transcripts (``fit_hexamer_log_odds``) that travels inside the model.
-The ``orf-v3`` set adds where the coding signal sits around that ORF: its
-first and last 30 codons, the other two frames over the same span, the
-in-frame stretch upstream of the position back to the previous stop, the best
-coding-like stretch of any frame downstream of the ORF's stop and upstream of
-its start (a premature stop with coding sequence after it marks a retained
-intron or a fragment, not a start), and how the ORF ranks among the
-transcript's ATGs.  The ``orf-v4`` set adds what the transcript's two ends look
-like, the same for every position: a CpG-rich 5' end is a promoter and a
-polyadenylation signal 10-40 nt before the 3' end is a cleavage site, so the
-transcript is more likely complete than a fragment of a gene, which Ensembl
-rarely gives a CDS.  On held-out chromosomes these lift the PR AUC of a model
-of the features alone from about 0.72 (``orf-v2``) to 0.78-0.84 (``orf-v4``;
-README.md, model card).  The ``orf-v5`` set adds whether a near-cognate codon
-(one letter from ATG) starts at each position, so that a network can rank the
-positions where no start codon lies below those (``non_start_logit_shift``).
-A Performer can learn these from the tokens alone, but only with far more
-training than a CPU gives; computed here in numpy they cost milliseconds per
-transcript and are shared, unchanged, by training and the lean predictor.
+Next to each nucleotide a model reads numbers about the open reading frame that would start there: whether an
+ATG or a near-cognate codon starts it, how long it runs to the next in-frame stop, whether it is the first ATG of
+its frame segment, and how it compares with the transcript's longest ATG-initiated ORF; how coding-like it reads
+(the in-frame hexamer log-odds of annotated coding sequence against all sequence, from a table fitted on the
+training transcripts by ``tis_transformer.training.hexamers`` that travels inside the model), summed and averaged
+up to its stop and over its first and last 30 codons, against the other two frames; where the coding signal lies
+around it (the in-frame stretch back to the previous stop, the best coding stretch of any frame after its stop and
+before its start: a premature stop followed by coding sequence marks a retained intron or a fragment); how it
+ranks among the transcript's ATGs; and what the transcript's two ends look like (a CpG-rich 5' end, a
+polyadenylation signal just before the 3' end mark a complete transcript). What each set added on held-out
+chromosomes is in MODEL_CARD.md. Computed in numpy they cost milliseconds per transcript and are shared, unchanged,
+by training and the lean predictor.
 """
 
 from __future__ import annotations
@@ -58,7 +44,7 @@ FEATURE_NAMES = (
     "orf_hexamer_sum_vs_best_atg",
     "best_hexamer_atg",
     "transcript_best_hexamer_sum",
-    # orf-v3
+    # where the coding signal lies around the ORF
     "orf_head_hexamer_mean",
     "orf_tail_hexamer_mean",
     "other_frames_best_hexamer_mean",
@@ -81,7 +67,7 @@ FEATURE_NAMES = (
     "log_hexamer_rank_among_atgs",
     "best_minus_second_atg_hexamer_sum",
     "orf_hexamer_sum_vs_second_atg",
-    # orf-v4
+    # the transcript's two ends
     "gc_first_50",
     "cpg_first_50",
     "gc_first_200",
@@ -99,12 +85,16 @@ FEATURE_NAMES = (
     "other_pas_10_to_40_from_3prime",
     "a_last_30",
     "t_last_30",
-    # orf-v5
+    # a near-cognate start codon
     "is_near_cognate",
 )
 
 # Each set is a prefix of the next: a model declares its set and reads that many leading columns.
-FEATURE_SETS = {"orf-v2": 15, "orf-v3": 37, "orf-v4": 54, "orf-v5": len(FEATURE_NAMES)}
+# the one feature set this release computes (models declare it; earlier sets are no longer read)
+FEATURE_SETS = {"orf-v5": len(FEATURE_NAMES)}
+# the column groups that helpers fill: the coding context around each ORF, and the transcript's two ends
+CODING_CONTEXT = slice(FEATURE_NAMES.index("orf_head_hexamer_mean"), FEATURE_NAMES.index("gc_first_50"))
+TRANSCRIPT_ENDS = slice(FEATURE_NAMES.index("gc_first_50"), FEATURE_NAMES.index("is_near_cognate"))
 # the column that says whether an ATG starts at a position: the feature head and the trees treat those apart
 IS_ATG_COLUMN = FEATURE_NAMES.index("is_atg")
 # codons one letter from ATG, where translation also starts now and then (Ensembl 102's non-ATG TISs on our
@@ -236,12 +226,8 @@ def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
                               / LOG_SCALE + 1.0, 0.0)
         out[:, 13] = atg & (hexamer_sum == best) & (best > 0)
         out[:, 14] = _signed_log(best) / LOG_SCALE
-    v2, v3 = FEATURE_SETS["orf-v2"], FEATURE_SETS["orf-v3"]
-    if columns > v2:
-        out[:, v2:v3] = _coding_context(tokens, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
-    v4 = FEATURE_SETS["orf-v4"]
-    if columns > v3:
-        out[:, v3:v4] = _transcript_ends(np.asarray(tokens), hexamers)
+    out[:, CODING_CONTEXT] = _coding_context(tokens, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
+    out[:, TRANSCRIPT_ENDS] = _transcript_ends(np.asarray(tokens), hexamers)
     out[:, NEAR_COGNATE_COLUMN] = np.isin(codes, _NEAR_COGNATE)
     return out[:, :columns]
 
@@ -283,7 +269,7 @@ def _coding_context(tokens: np.ndarray, log_odds: np.ndarray, codons: np.ndarray
                     previous_stop: np.ndarray, hexamer_sum: np.ndarray, atg: np.ndarray) -> np.ndarray:
     """The ``orf-v3`` columns: where the coding signal lies around the ORF starting at each position."""
     n = len(tokens)
-    out = np.zeros((n, FEATURE_SETS["orf-v3"] - FEATURE_SETS["orf-v2"]))
+    out = np.zeros((n, CODING_CONTEXT.stop - CODING_CONTEXT.start))
     position = np.arange(n)
     frame = position % 3
     sums = _frame_sums(log_odds)

@@ -10,6 +10,8 @@ from tis_transformer.predictor.read import InputError
 # the shipped models are package data beside the subpackages
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = "human"
+# the model format this release reads and writes; 2: feature set orf-v5 only, two stages of trees reading isoforms
+FORMAT_VERSION = 2
 
 
 def shipped_models() -> dict[str, dict]:

@@ -13,7 +13,7 @@ from tis_transformer.predictor.batch import batched_predictions
 from tis_transformer.predictor.isoforms import IsoformIndex
 from tis_transformer.predictor.model_inputs import ModelInputs
 from tis_transformer.predictor.read import InputError
-from tis_transformer.predictor.registry import resolve_model
+from tis_transformer.predictor.registry import FORMAT_VERSION, resolve_model
 from tis_transformer.predictor.tokens import PAD
 
 log = logging.getLogger("tis_transformer")
@@ -86,6 +86,10 @@ class Predictor:
             log.info("CUDA provider unavailable at run time; falling back to CPU")
         self.max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS[self.device])
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        version = self.metadata.get("format_version")
+        if version is not None and version != str(FORMAT_VERSION):
+            raise InputError(f"{self.path}: model format version {version}; this release reads version "
+                             f"{FORMAT_VERSION} (re-export the model with this release's tis-transformer export)")
         self.uses_features = "features" in inputs
         # what the model reads besides its tokens, as its metadata declares it
         self.inputs: ModelInputs | None = (ModelInputs.from_metadata(

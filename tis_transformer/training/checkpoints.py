@@ -8,7 +8,6 @@ import torch
 
 from tis_transformer.predictor.read import InputError
 
-
 def load_tis_model(checkpoint: str | Path) -> TISModel:
     """Load a TIS checkpoint for inference: eval mode, projections fixed, on CPU."""
     model = TISModel.load_from_checkpoint(str(checkpoint), map_location="cpu")
@@ -22,22 +21,15 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
     """Start a TIS model from another checkpoint's weights.
 
     From MLM pretraining every weight but the output head (its shape differs)
-    is taken.  From an earlier TIS model the head is taken too, and a feature
-    embedding with fewer input features than this model's fills the leading
-    columns while the new ones start at zero: training begins from the old
-    model's function and learns to use the added features.  The hexamer table
-    is never taken: it belongs to this run's training data.
+    is taken; from an earlier TIS model of the same architecture, the head
+    too.  The hexamer table and the trees are never taken: they belong to
+    this run's training data.
     """
     state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
     own = model.state_dict()
     kept = {k: v for k, v in state.items()
             if k in own and own[k].shape == v.shape
             and not k.endswith(("hexamer_log_odds", "tree_model", "tree_stage_one"))}
-    old, new = state.get("network.feature_emb.weight"), own.get("network.feature_emb.weight")
-    if old is not None and new is not None and old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]:
-        widened = torch.zeros_like(new)
-        widened[:, : old.shape[1]] = old
-        kept["network.feature_emb.weight"] = widened
     optional = (".head.", ".feature_emb.", ".feature_head.", "hexamer_log_odds", "feature_shift", "feature_scale",
                 "non_atg_logit_shift", "non_start_logit_shift", "tree_model", "tree_stage_one")
     missing = [k for k in own if k not in kept and not any(part in k for part in optional)]

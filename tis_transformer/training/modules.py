@@ -99,19 +99,12 @@ class TISModel(_Base):
         self.take_feature_table(getattr(getattr(self.trainer, "datamodule", None), "hexamer_log_odds", None))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # feature heads saved before their inputs were standardized read raw features (identity shift and scale),
-        # and those saved before the non-ATG shift existed added none
+        # the trees' size is known only now: size their buffers for load_state_dict
         state = checkpoint.get("state_dict", {})
-        if self.network.feature_head is not None:
-            for name in ("feature_shift", "feature_scale", "non_atg_logit_shift", "non_start_logit_shift"):
-                state.setdefault(f"network.{name}", getattr(self.network, name).detach().clone())
         if self.network.config.tree_blend:
-            # the trees' size is known only now: size the buffers for load_state_dict
             for name in ("tree_model", "tree_stage_one"):
                 if f"network.{name}" in state:
                     setattr(self.network, name, torch.empty_like(state[f"network.{name}"]))
-                else:  # saved before trees had two stages
-                    state[f"network.{name}"] = getattr(self.network, name).detach().clone()
 
     def take_feature_table(self, table: np.ndarray | None) -> None:
         """Use ``table`` (``fit_hexamer_log_odds`` of the training split) for the input features."""
