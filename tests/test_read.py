@@ -11,8 +11,9 @@ from tis_transformer.predictor.read import InputError, load_npy, read_records
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "data"
 CHR_Y = SHARED / "GRCh38p13" / "chrY.npy.gz"
-SEED_RESULTS = SHARED / "reference" / "seed_results_example.npy"
-EXAMPLE_FA = SHARED / "example.fa"
+# copies of ../shared/data's example and the original tool's results on it, kept in the repository
+SEED_RESULTS = Path(__file__).parent / "data" / "seed_results_example.npy"
+EXAMPLE_FA = Path(__file__).parents[1] / "examples" / "example.fa"
 
 
 def records(source):

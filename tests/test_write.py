@@ -10,7 +10,7 @@ from tis_transformer.predictor.read import InputError, load_npy, read_records
 from tis_transformer.predictor.tokens import encode
 from tis_transformer.predictor.write import OutputError, format_from_path, write_results
 
-SEED_RESULTS = Path(__file__).parents[1].parent / "shared" / "data" / "reference" / "seed_results_example.npy"
+SEED_RESULTS = Path(__file__).parent / "data" / "seed_results_example.npy"  # the original tool's results
 
 # 1-based: C1 C2 A3 T4 G5 G6 C7 C8 T9 A10 A11 G12 G13. Site 3 opens ATG GCC
 # TAA (ends at 11); site 11 is the near-cognate AGG, one codon before the end, no stop;
