@@ -12,14 +12,12 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-
-from tis_transformer import __version__
-from tis_transformer.predictor.runner import Predictor
+from tis_transformer.cli.run_summary import closing_lines, refuse_overwriting_inputs, run_header
+from tis_transformer.predictor.output_files import check_writable
 from tis_transformer.predictor.progress import Progress
-from tis_transformer.cli.run_summary import closing_lines, refuse_overwriting_inputs, site_rule
 from tis_transformer.predictor.read import InputError, is_file_argument, read_records
 from tis_transformer.predictor.report import open_report, run_description
-from tis_transformer.predictor.output_files import check_writable
+from tis_transformer.predictor.runner import Predictor
 from tis_transformer.predictor.write import STDOUT, parse_output, write_outputs
 
 log = logging.getLogger("tis_transformer")
@@ -101,13 +99,8 @@ def _run(args, source: str, shown: str) -> int:
         total = dict(seen)
         log.info("compared %d starts of %d distinct transcripts across the input (--alone skips this)",
                  len(isoforms), isoforms.transcripts)
-    header = {
-        "tis-transformer": __version__,
-        "model": predictor.path.stem,
-        "mode": "isoform comparison across the input" if compare else "each transcript alone (--alone)",
-        "input": "standard input" if shown == STDOUT else "a sequence on the command line" if literal else shown,
-        "sites": site_rule(args.threshold, args.top_k),
-    }
+    shown_input = "standard input" if shown == STDOUT else "a sequence on the command line" if literal else shown
+    header = run_header(predictor.path.stem, compare, "input", {"input": shown_input}, args.threshold, args.top_k)
     progress = Progress(enabled=not args.quiet and not literal, total=total)
     results = progress.track(predictor.predict_records(records, isoforms))
     with progress:

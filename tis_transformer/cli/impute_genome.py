@@ -6,10 +6,10 @@ import logging
 import time
 from pathlib import Path
 
-from tis_transformer.cli.run_summary import closing_lines, refuse_overwriting_inputs, site_rule
+from tis_transformer.cli.run_summary import closing_lines, refuse_overwriting_inputs, run_header
 from tis_transformer.predictor.genome.annotation import read_annotation
 from tis_transformer.predictor.genome.orf_types import GeneCds, reference_cds
-from tis_transformer.predictor.genome.pipeline import TranscriptCache, build_transcripts, output_targets
+from tis_transformer.predictor.genome.pipeline import build_transcripts, output_targets, TranscriptCache
 from tis_transformer.predictor.genome.write import Scored, write_genome_outputs
 from tis_transformer.predictor.read import InputError
 
@@ -18,7 +18,6 @@ log = logging.getLogger("tis_transformer")
 
 def run(args) -> int:
     """Genome mode of ``impute``, from the parsed arguments."""
-    from tis_transformer import __version__
     from tis_transformer.predictor.runner import Predictor
     from tis_transformer.predictor.progress import Progress
     from tis_transformer.predictor.output_files import check_writable
@@ -55,14 +54,8 @@ def run(args) -> int:
             isoforms = predictor.isoform_index(lambda: (tokens for _, tokens in cache.records()))
             log.info("compared %d starts of %d distinct transcripts across the annotation (--alone skips this)",
                      len(isoforms), isoforms.transcripts)
-        header = {
-            "tis-transformer": __version__,
-            "model": predictor.path.stem,
-            "mode": "isoform comparison across the annotation" if compare else "each transcript alone (--alone)",
-            "genome": args.genome,
-            "annotation": args.annotation,
-            "sites": site_rule(args.threshold, args.top_k),
-        }
+        header = run_header(predictor.path.stem, compare, "annotation",
+                            {"genome": args.genome, "annotation": args.annotation}, args.threshold, args.top_k)
         total = {"transcripts": len(cache.entries), "nucleotides": cache.size}
         with Progress(enabled=not args.quiet, total=total) as progress:
             predicted = progress.track(predictor.predict_records(cache.records(), isoforms))

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 
+from tis_transformer import __version__
 from tis_transformer.predictor.read import InputError
 
 log = logging.getLogger("tis_transformer")
@@ -44,3 +45,15 @@ def refuse_overwriting_inputs(targets: list, inputs: list) -> None:
                 if os.path.samefile(path, source):
                     raise InputError(f"{path}: the output would overwrite the input {source}; "
                                      "choose another name with -o")
+
+
+def run_header(model: str, compare: bool, across: str, sources: dict, threshold: float | None,
+               top_k: int | None) -> dict:
+    """The comment lines that open every table output: tool version, model, mode, inputs and site rule.
+
+    ``across`` names what the isoform comparison spans ("input", "annotation"); ``sources``: ``{name: what}``
+    of the inputs read.
+    """
+    return {"tis-transformer": __version__, "model": model,
+            "mode": f"isoform comparison across the {across}" if compare else "each transcript alone (--alone)",
+            **sources, "sites": site_rule(threshold, top_k)}
