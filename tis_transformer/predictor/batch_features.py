@@ -12,7 +12,7 @@ from tis_transformer.predictor.features import (_AFTER_STOP, _END_CODONS, _NO_SI
                                                 _POLYA_SIGNALS, _POSITION_SCALE, _UNKNOWN_HEXAMER, FEATURE_NAMES,
                                                 FEATURE_SET, FEATURE_SETS, LOG_SCALE, NEAR_COGNATE_COLUMN, _signed_log,
                                                 orf_features)
-from tis_transformer.predictor.codons import STOP as _STOP, UNKNOWN_CODON as _UNKNOWN_CODON
+from tis_transformer.predictor.codons import STOP as _STOP, UNKNOWN_CODON as _UNKNOWN_CODON, next_in_frame_stop
 from tis_transformer.predictor.tokens import A, C, G, T
 
 __all__ = ["orf_features_many", "padded_features"]
@@ -108,7 +108,7 @@ def _orf_features_rows(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None, 
         if not len(index):
             continue
         is_stop = stop[:, index]
-        next_stop = np.minimum.accumulate(np.where(is_stop, index, n)[:, ::-1], axis=1)[:, ::-1]
+        next_stop = next_in_frame_stop(is_stop, index, n)
         before = np.maximum.accumulate(np.where(is_stop, index, -1), axis=1)
         previous_stop[:, index[1:]] = before[:, :-1]
         found = next_stop < n

@@ -11,7 +11,8 @@ from Bio.Data import CodonTable
 
 from tis_transformer.predictor.tokens import NUCLEOTIDES
 
-__all__ = ["AMINO", "ATG", "IS_START", "NEAR_COGNATE", "START_CODON_CODES", "STOP", "UNKNOWN_CODON", "codon_codes"]
+__all__ = ["AMINO", "ATG", "IS_START", "NEAR_COGNATE", "START_CODON_CODES", "STOP", "UNKNOWN_CODON", "codon_codes",
+           "next_in_frame_stop"]
 
 UNKNOWN_CODON = 64
 
@@ -53,3 +54,24 @@ def codon_codes(tokens: np.ndarray) -> np.ndarray:
     codes = 16 * first + 4 * second + third
     codes[(first > 3) | (second > 3) | (third > 3)] = UNKNOWN_CODON
     return codes
+
+
+def next_in_frame_stop(is_stop: np.ndarray, positions: np.ndarray, length: int) -> np.ndarray:
+    """For the positions of one reading frame, where the next stop codon at or after each starts.
+
+    Parameters
+    ----------
+    is_stop : numpy.ndarray
+        ``(..., k)`` whether a stop codon starts at each of the frame's positions (rows: transcripts of one length).
+    positions : numpy.ndarray
+        ``(k,)`` those positions, ascending, 3 apart.
+    length : int
+        What to give where no stop follows (the transcript's length).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., k)`` position of the next in-frame stop, or ``length``.
+    """
+    candidates = np.where(is_stop, positions, length)
+    return np.minimum.accumulate(candidates[..., ::-1], axis=-1)[..., ::-1]

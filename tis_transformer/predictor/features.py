@@ -21,6 +21,7 @@ import numpy as np
 
 from tis_transformer.predictor.codons import ATG as _ATG, NEAR_COGNATE as _NEAR_COGNATE, STOP as _STOP
 from tis_transformer.predictor.codons import UNKNOWN_CODON as _UNKNOWN_CODON, codon_codes as _codon_codes
+from tis_transformer.predictor.codons import next_in_frame_stop
 from tis_transformer.predictor.tokens import A, C, G, T, encode
 
 __all__ = ["FEATURE_SET", "FEATURE_SETS", "FEATURE_NAMES", "HEXAMERS", "LOG_SCALE", "feature_set_of",
@@ -186,8 +187,7 @@ def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
             continue
         is_stop = stop[index]
         # the next in-frame stop at or after each position (n when none), and the last one before it (-1)
-        candidates = np.where(is_stop, index, n)
-        next_stop = np.minimum.accumulate(candidates[::-1])[::-1]
+        next_stop = next_in_frame_stop(is_stop, index, n)
         previous_stop[index] = np.r_[-1, np.maximum.accumulate(np.where(is_stop, index, -1))[:-1]]
         found = next_stop < n
         codons[index] = np.where(found, next_stop - index, n - index) // 3

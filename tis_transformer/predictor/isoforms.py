@@ -33,6 +33,7 @@ import numpy as np
 from tis_transformer.predictor.codons import ATG as _ATG
 from tis_transformer.predictor.features import LOG_SCALE
 from tis_transformer.predictor.codons import STOP as _STOP, UNKNOWN_CODON as _UNKNOWN_CODON, codon_codes as _codon_codes
+from tis_transformer.predictor.codons import next_in_frame_stop
 
 __all__ = ["ISOFORM_NAMES", "KEY_NT", "STAGE_ONE_NAMES", "IsoformIndex", "sequence_hash", "start_orfs",
            "starts_many"]
@@ -137,7 +138,7 @@ def _start_orfs_rows(t: np.ndarray) -> list:
         index = np.arange(frame, n - 2, 3)
         if not len(index):
             continue
-        next_stop = np.minimum.accumulate(np.where(stop[:, index], index, n)[:, ::-1], axis=1)[:, ::-1]
+        next_stop = next_in_frame_stop(stop[:, index], index, n)
         codons[:, index] = (next_stop - index) // 3
     row, positions = np.nonzero(codes == _ATG)
     padded = np.zeros((rows, n + KEY_NT), dtype=np.uint64)
