@@ -77,17 +77,14 @@ def head_scores(network, data, feature_set: str, logit_offset: float, alone: boo
     """
     import torch
 
-    from tis_transformer.predictor.features import orf_features
-    from tis_transformer.predictor.trees import score_isoform_index, with_tree_column
-
-    table, trees = network.feature_table(), network.tree_scorer()
+    inputs = network.model_inputs()
     tokens = [data.transcript(i)[0] for i in range(len(data))]
-    isoforms = None if alone else score_isoform_index(tokens, trees, lambda t: orf_features(t, table, feature_set))
+    isoforms = None if alone else inputs.isoform_index(tokens)
     out = []
     with torch.no_grad():
         for t in tokens:
             alike = isoforms.columns(t) if isoforms is not None else None
-            f = torch.from_numpy(with_tree_column(orf_features(t, table, feature_set), trees, alike))
+            f = torch.from_numpy(inputs.with_trees(t, alike))
             logits = network.feature_logits(f)[:, 0]
             out.append(torch.sigmoid(logits + logit_offset).numpy())
     return out
