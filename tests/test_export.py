@@ -153,7 +153,7 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
     declared = meta["input_features"]
     assert (declared["set"], declared["names"]) == (FEATURE_SET, list(FEATURE_NAMES))
     predictor = Predictor(str(path), device="cpu")
-    assert predictor.uses_features and predictor.layered.uses_features
+    assert predictor.uses_features and predictor.layered.inputs is predictor.inputs
     # the table fitted at training time reaches the predictor bit for bit through the metadata
     np.testing.assert_array_equal(predictor.inputs.hexamer_log_odds, table)
     np.testing.assert_array_equal(predictor.layered.inputs.hexamer_log_odds, table)
@@ -171,11 +171,12 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
 def test_model_with_features_refuses_another_feature_set(tmp_path):
     import onnx
 
-
+    from tis_transformer.predictor.features import FEATURE_NAMES
 
     torch.manual_seed(2)
     network = TISNetwork(NetworkConfig(dim=8, depth=1, heads=2, dim_head=4, local_attn_heads=1,
-                                       local_window_size=16, nb_features=8, ff_chunks=1, n_features=15))
+                                       local_window_size=16, nb_features=8, ff_chunks=1,
+                                       n_features=len(FEATURE_NAMES)))
     path = tmp_path / "other.onnx"
     export_onnx(network, path, build_metadata(network, "other"), layer_graphs=False)
     model = onnx.load(str(path))
@@ -237,8 +238,8 @@ def test_model_with_trees_keeps_them_in_its_metadata(tmp_path, real_transcripts)
     for key in ("trees", "trees_stage_one"):  # the JSON beside the model names them
         assert meta["input_features"][key].startswith("an ONNX model of "), key
     predictor = Predictor(str(path), device="cpu")
-    assert predictor.trees is not None and predictor.layered.trees is predictor.trees
-    assert predictor.trees.first is not None
+    assert predictor.inputs.trees is not None and predictor.layered.inputs.trees is predictor.inputs.trees
+    assert predictor.inputs.trees.first is not None
     assert check_parity(network, path, real_transcripts, tolerance=1e-4) <= 1e-4
     # the blend is half the output's logit at ATGs: other trees (one stage), other scores
     network.set_trees(fit_trees(rows, 1 - labels, np.ones_like(labels), rounds=30, min_rows_in_leaf=10, threads=1))
@@ -288,8 +289,8 @@ def test_model_whose_trees_read_isoforms_declares_them_and_keeps_parity(tmp_path
     meta = export_onnx(network, path, build_metadata(network, "isoforms"))
     assert meta["input_features"]["isoform_columns"] == list(ISOFORM_NAMES) + list(STAGE_ONE_NAMES)
     predictor = Predictor(str(path), device="cpu")
-    assert predictor.reads_isoforms and predictor.trees.isoform_columns == len(ISOFORM_NAMES)
-    assert predictor.trees.stage_one_columns == len(STAGE_ONE_NAMES)
+    assert predictor.reads_isoforms and predictor.inputs.trees.isoform_columns == len(ISOFORM_NAMES)
+    assert predictor.inputs.trees.stage_one_columns == len(STAGE_ONE_NAMES)
     assert predictor.isoform_index(tokens).width == len(ISOFORM_NAMES) + len(STAGE_ONE_NAMES)
     assert check_parity(network, path, tokens, tolerance=1e-4) <= 1e-4
     together = predictor.predict(tokens, predictor.isoform_index(tokens))

@@ -130,24 +130,17 @@ def test_training_fits_the_hexamer_table_on_the_training_split(small_split):
     np.testing.assert_array_equal(model.network.feature_table(), expected)
 
 
-def test_transfer_from_a_tis_model_with_fewer_features(tmp_path):
-    # an older model's feature embedding fills the leading columns; the added ones start at zero,
-    # so the new model starts out computing exactly the old function
+def test_transfer_from_a_tis_model_takes_its_weights_but_not_its_tables(tmp_path):
     L.seed_everything(0, verbose=False)
-    old = TISModel({**TINY, "n_features": 10})
+    old = TISModel({**TINY, "n_features": len(FEATURE_NAMES)})
+    with torch.no_grad():
+        old.network.hexamer_log_odds.fill_(1.0)
     torch.save({"state_dict": old.state_dict()}, tmp_path / "old.ckpt")
     new = TISModel({**TINY, "n_features": len(FEATURE_NAMES)})
     transfer_weights(new, tmp_path / "old.ckpt")
-    weight = new.network.feature_emb.weight
-    assert torch.equal(weight[:, :10], old.network.feature_emb.weight) and not weight[:, 10:].any()
+    assert torch.equal(new.network.feature_emb.weight, old.network.feature_emb.weight)
     assert torch.equal(new.network.head.weight, old.network.head.weight)
-    for model in (old, new):
-        model.eval()
-        model.network.fix_projections()
-    tokens = torch.randint(0, 4, (1, 300))
-    features = torch.rand(1, 300, len(FEATURE_NAMES))
-    with torch.no_grad():
-        torch.testing.assert_close(new(tokens, features), old(tokens, features[..., :10]))
+    assert not new.network.hexamer_log_odds.any()  # the table belongs to this run's training data
 
 
 def test_prefit_feature_head_hands_over_a_working_model(small_split):
@@ -217,18 +210,20 @@ def test_checkpoint_round_trip_and_transfer(small_split, tmp_path):
         transfer_weights(TISModel({**TINY, "dim": 24}), tmp_path / "mlm.ckpt")
 
 
-def test_checkpoint_from_before_feature_standardization_loads(small_split, tmp_path):
+def test_checkpoint_of_an_earlier_version_is_refused_in_one_line(small_split, tmp_path):
+    from tis_transformer.predictor.read import InputError
+
     L.seed_everything(0, verbose=False)
     model = TISModel({**TINY, "n_features": len(FEATURE_NAMES), "feature_head": 8})
     trainer = fit(model, small_split, steps=1)
     trainer.save_checkpoint(tmp_path / "m.ckpt")
     checkpoint = torch.load(tmp_path / "m.ckpt", weights_only=False)
-    for name in ("feature_shift", "feature_scale", "non_atg_logit_shift"):
+    for name in ("feature_shift", "feature_scale", "non_atg_logit_shift"):  # saved before standardization
         del checkpoint["state_dict"][f"network.{name}"]
     torch.save(checkpoint, tmp_path / "old.ckpt")
-    loaded = load_tis_model(tmp_path / "old.ckpt")
-    assert not loaded.network.feature_shift.any() and (loaded.network.feature_scale == 1).all()
-    assert loaded.network.non_atg_logit_shift.item() == 0
+    with pytest.raises(InputError, match="not a TIS checkpoint this version reads") as error:
+        load_tis_model(tmp_path / "old.ckpt")
+    assert "\n" not in str(error.value)
 
 
 def test_split_files_by_name(small_split):
@@ -347,19 +342,18 @@ def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, 
     # the evaluate command computes the trees' column itself
     assert main(["evaluate", str(next(tmp_path.rglob("last.ckpt"))), str(small_split / "test.npz")]) == 0
     assert capsys.readouterr().out.startswith("| data | transcripts |")
-    # one stage; a checkpoint saved before trees had two stages (no first-stage buffer) loads as one stage
+    # one stage, without isoform columns (the ablations); a checkpoint without its first-stage buffer is refused
     assert main(base + ["--prefit_feature_head", "1", "--trees", "20", "--tree_stages", "1", "--no-isoform_trees",
                         "--name", "one"]) == 0
     assert '"tree_stages": 1' in capsys.readouterr().err
-    one_stage = next(tmp_path.rglob("one/**/prefit.ckpt"))
-    checkpoint = torch.load(one_stage, map_location="cpu", weights_only=False)
-    assert checkpoint["state_dict"].pop("network.tree_stage_one").numel() == 0
+    one_stage = load_tis_model(next(tmp_path.rglob("one/**/prefit.ckpt")))
+    assert one_stage.network.tree_stage_one.numel() == 0 and one_stage.network.tree_scorer().first is None
+    assert one_stage.network.tree_scorer().isoform_columns == 0
+    checkpoint = torch.load(next(tmp_path.rglob("one/**/prefit.ckpt")), map_location="cpu", weights_only=False)
+    checkpoint["state_dict"].pop("network.tree_stage_one")
     torch.save(checkpoint, tmp_path / "older.ckpt")
-    older = load_tis_model(tmp_path / "older.ckpt")
-    assert older.network.tree_stage_one.numel() == 0 and older.network.tree_scorer().first is None
-    assert older.network.tree_scorer().isoform_columns == 0
-    np.testing.assert_array_equal(older.network.tree_scorer()(features[:, :-1]),
-                                  load_tis_model(one_stage).network.tree_scorer()(features[:, :-1]))
+    assert main(["evaluate", str(tmp_path / "older.ckpt"), str(small_split / "test.npz")]) == 1
+    assert "not a TIS checkpoint this version reads" in capsys.readouterr().err
     # trees without the feature head they are fitted with: one line, non-zero exit
     assert main(base + ["--trees", "20"]) != 0
     assert "--trees are fitted with the feature head" in capsys.readouterr().err

@@ -151,6 +151,8 @@ def _val_interval(value: float):
 def run(args: argparse.Namespace, task: str | None = None) -> int:
     """Train a model as the ``pretrain`` or ``train`` command asks; print test metrics."""
     task = task or args.command
+    if task == "train" and args.feature_head and not args.orf_features:
+        raise InputError("--feature_head needs input features: add --orf_features")
     if task == "train" and args.trees and not (args.prefit_feature_head and args.orf_features and args.feature_head):
         raise InputError("--trees are fitted with the feature head: add --orf_features, --feature_head and "
                          "--prefit_feature_head")

@@ -7,14 +7,24 @@ from pathlib import Path
 import torch
 
 from tis_transformer.predictor.read import InputError
+from tis_transformer.training.modules import TISModel
+
 
 def load_tis_model(checkpoint: str | Path) -> TISModel:
-    """Load a TIS checkpoint for inference: eval mode, projections fixed, on CPU."""
-    model = TISModel.load_from_checkpoint(str(checkpoint), map_location="cpu")
+    """Load a TIS checkpoint for inference: eval mode, projections fixed, on CPU.
+
+    A checkpoint this version cannot read (from an earlier version, or not a TIS model) is a one-line
+    ``InputError``.
+    """
+    try:
+        model = TISModel.load_from_checkpoint(str(checkpoint), map_location="cpu")
+    except RuntimeError as error:  # load_state_dict's missing or unexpected tensors
+        first = str(error).strip().splitlines()[-1].strip() if str(error).strip() else type(error).__name__
+        raise InputError(f"{checkpoint}: not a TIS checkpoint this version reads (an earlier version's, or "
+                         f"another model's): {first[:200]}") from None
     model.eval()
     model.network.fix_projections()
     return model
-from tis_transformer.training.modules import TISModel
 
 
 def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
