@@ -44,3 +44,9 @@ def test_records_compare_isoforms_as_the_command_line_does(predictor, tmp_path):
 def test_bad_input(predictor, bad, message):
     with pytest.raises(InputError, match=message):
         predict(bad, predictor=predictor)
+
+
+def test_a_tuple_of_sequences_is_sequences(predictor):
+    # an (id, sequence) pair goes inside a list; a bare tuple is an iterable of sequences like any other
+    results = predict(("GCCACCATGGCGTCTTAA", "ATGAAATAG"), top_k=1, predictor=predictor)
+    assert [r.id for r in results] == ["sequence_1", "sequence_2"]

@@ -419,3 +419,60 @@ def test_programming_errors_keep_their_traceback(monkeypatch):
     monkeypatch.setattr(impute, "run", broken)
     with pytest.raises(ValueError, match="a bug"):
         main(["impute", "ACGT"])
+
+
+# ------------------------------------------------------ found by review (issue 21 follow-up)
+
+
+def test_the_report_never_replaces_an_input_the_model_or_an_output(tmp_path):
+    source = tmp_path / "in.fa"
+    source.write_text(EXAMPLE_FASTA.read_text())
+    model = tmp_path / "mine.onnx"
+    model.write_bytes((ROOT / "tis_transformer" / "models" / "human.onnx").read_bytes())
+    for args, message in ((["-o", "-", "--report", str(source)], "would overwrite the input"),
+                          ([str(model), "-o", "-", "--report", str(model)], "would overwrite the input"),
+                          (["--report", "in.tsv"], "named both as an output and as the report")):
+        result = run_cli("impute", str(source), *args, cwd=tmp_path)
+        assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
+    assert source.read_text() == EXAMPLE_FASTA.read_text() and sorted(os.listdir(tmp_path)) == ["in.fa", "mine.onnx"]
+
+
+def test_genome_mode_never_replaces_the_model_nor_writes_one_output_twice(tmp_path):
+    genome = ROOT / "tests" / "data" / "genome"
+    model = tmp_path / "mine.onnx"
+    model.write_bytes((ROOT / "tis_transformer" / "models" / "human.onnx").read_bytes())
+    base = ["impute", "--genome", str(genome / "genome.fa"), "--annotation", str(genome / "ensembl.gtf"), "--top_k", "1"]
+    result = run_cli(*base, str(model), "-o", f"tsv:{model}")
+    assert result.returncode == 1 and "would overwrite the input" in result.stderr
+    (tmp_path / "link.tsv").symlink_to("real.tsv")
+    for outputs in (["-o", "-", "-o", "-"], ["-o", str(tmp_path / "real.tsv"), "-o", f"bed:{tmp_path / 'link.tsv'}"]):
+        result = run_cli(*base, *outputs)
+        assert result.returncode == 1 and "named twice" in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["link.tsv", "mine.onnx"]
+
+
+def test_dev_stdout_is_standard_output_so_a_redirected_file_keeps_its_content(tmp_path):
+    log = tmp_path / "log.txt"
+    log.write_text("earlier line\n")
+    with open(log, "a") as handle:
+        result = subprocess.run([sys.executable, "-m", "tis_transformer", "impute", str(EXAMPLE_FASTA), "--top_k", "1",
+                                 "-o", "tsv:/dev/stdout", "-q"], stdout=handle, stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier line" and len(table_lines(log.read_text())) == 1 + 4  # the earlier line, the table
+
+
+def test_errors_on_standard_input_say_so():
+    result = subprocess.run([sys.executable, "-m", "tis_transformer", "impute", "-"], input=">a\nACGZ\n",
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "error: standard input: record 'a': invalid nucleotide 'Z' at position 4" in result.stderr
+
+
+def test_a_closed_pipe_stops_quietly():
+    process = subprocess.Popen([sys.executable, "-m", "tis_transformer", "impute", str(EXAMPLE_FASTA), "-o",
+                                "positions:-", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()  # as `| head -1` does
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141 and b"Traceback" not in stderr and b"error" not in stderr

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -237,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated as stop:
         print(f"tis-transformer: stopped by signal {signal.Signals(stop.signum).name}", file=sys.stderr)
         return 128 + stop.signum
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as a tool killed by SIGPIPE does
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
     except InputError as error:
         # user-facing errors are one line; any other exception is a bug and keeps its traceback
         print(f"tis-transformer: error: {error}", file=sys.stderr)

@@ -62,24 +62,32 @@ def run(args) -> int:
         raise InputError("give an input (FASTA, .npy, - or a sequence), or --genome and --annotation")
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(_spooled_stdin()) if args.input == STDOUT else args.input
-        return _run(args, source, shown=args.input)
+        try:
+            return _run(args, source, shown=args.input)
+        except InputError as error:
+            if args.input != STDOUT:
+                raise
+            # the spooled copy's path means nothing to the user
+            raise InputError(str(error).replace(source, "standard input")) from None
 
 
 def _run(args, source: str, shown: str) -> int:
     started = time.perf_counter()
     literal = not is_file_argument(source)
     targets = output_targets(args.output, args.format, source, literal or shown == STDOUT)
-    refuse_overwriting_inputs(targets, [source] if not literal else [])
+    # the report is an output too: it must not replace an input, the model or another output
+    written = targets + ([(args.report, "html")] if getattr(args, "report", None) else [])
+    refuse_overwriting_inputs(written, [source] if not literal else [])
     for path, _ in targets:
         if path is not None:
             check_writable(path)
-    report = open_report(args, source) if getattr(args, "report", None) else None
+    report = open_report(args, source, targets) if getattr(args, "report", None) else None
     records: Iterable = read_records(source)
     if literal:
         # a literal sequence prints to stdout, which cannot be unwritten: check it first
         records = list(records)
     predictor = Predictor(args.model, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
-    refuse_overwriting_inputs(targets, [predictor.path])
+    refuse_overwriting_inputs(written, [predictor.path])
     log.info("model %s on %s", predictor.path.name, predictor.device.upper())
     compare = predictor.reads_isoforms and not args.alone
     total = None

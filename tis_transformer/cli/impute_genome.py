@@ -44,6 +44,7 @@ def run(args) -> int:
         if not transcripts:
             raise InputError(f"{args.annotation}: no transcript of biotype {', '.join(sorted(wanted))}")
     predictor = Predictor(model, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
+    refuse_overwriting_inputs(targets, [predictor.path])
     log.info("model %s on %s", predictor.path.name, predictor.device.upper())
     with TranscriptCache() as cache:
         build_transcripts(args.genome, args.annotation, transcripts, cache)

@@ -101,8 +101,7 @@ def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool 
 
 
 def _records(sequences) -> list[tuple[str, np.ndarray]]:
-    if isinstance(sequences, (str, bytes)) or (isinstance(sequences, tuple) and len(sequences) == 2
-                                                and all(isinstance(x, str) for x in sequences)):
+    if isinstance(sequences, (str, bytes)):  # one sequence; a pair is given inside a list: [(id, sequence)]
         sequences = [sequences]
     records, seen = [], set()
     for index, item in enumerate(sequences, start=1):

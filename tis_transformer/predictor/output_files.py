@@ -66,6 +66,13 @@ def check_writable(path: str | os.PathLike) -> None:
 def _open_output(path: Path, binary: bool) -> Iterator[IO]:
     """An output file: atomic for a regular file (or a link to one), direct for a device or pipe."""
     check_writable(path)
+    if str(path).startswith(("/dev/", "/proc/")):
+        # a device or a descriptor (/dev/stderr, /dev/fd/3): appended to, never truncated or replaced, since the
+        # file a shell redirected there may hold what came before
+        with open(path, "ab" if binary else "a", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) \
+                as handle:
+            yield handle
+        return
     with contextlib.suppress(FileNotFoundError):
         if not stat.S_ISREG(os.stat(path).st_mode):
             # /dev/stdout, a named pipe, a terminal: written as the results come, never replaced
@@ -126,7 +133,8 @@ def parse_output(output: str, fmt: str | None = None) -> tuple[str | None, str]:
     match = _FORMAT_PREFIX.match(output)
     if match:
         fmt, output = match.group(1), match.group(2)
-    path = None if output == STDOUT else output
+    # /dev/stdout is this process's standard output, whatever file or pipe that is
+    path = None if output in (STDOUT, "/dev/stdout") else output
     return path, format_from_path(path, fmt)
 
 

@@ -345,21 +345,20 @@ class Report:
                 f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table></section>")
 
 
-def open_report(args, source: str) -> Report:
+def open_report(args, source: str, targets: list) -> Report:
     """A :class:`Report` for the ``impute`` options, checked before predicting.
 
     ``source`` is the file read (standard input is spooled to one); an
     original-format ``.npy`` input supplies the annotated CDS from its labels.
+    ``targets``: the run's ``(path, format)`` outputs, which the report must not be.
     """
     from tis_transformer.predictor.read import InputError
     from tis_transformer.predictor.output_files import check_writable
-    from tis_transformer.predictor.output_files import parse_output
 
     if args.report_top < 0:
         raise InputError("--report_top must be 0 or more")
     check_writable(args.report)
-    for output in args.output or []:
-        path, _ = parse_output(output)
+    for path, _ in targets:  # the outputs as resolved, the default one included
         if path is not None and Path(path).resolve() == Path(args.report).resolve():
             raise InputError(f"{args.report}: named both as an output and as the report")
     annotated = npy_annotations(source) if Path(source).is_file() else None

@@ -234,9 +234,9 @@ def check_targets(targets: list) -> list:
         if fmt not in GENOME_FORMATS:
             raise OutputError(f"{path}: genome mode writes {', '.join(GENOME_FORMATS)}, not {fmt}")
         chosen.append((path, fmt))
-    paths = [os.path.abspath(path) for path, _ in chosen if path is not None]
-    if len(set(paths)) != len(paths):
-        raise OutputError("the same output file is named twice")
+    paths = [os.path.realpath(path) for path, _ in chosen if path is not None]
+    if len(set(paths)) != len(paths) or sum(path is None for path, _ in chosen) > 1:
+        raise OutputError("the same output is named twice")
     return chosen
 
 
