@@ -37,6 +37,20 @@ class OutputError(InputError):
     """A bad output request (unknown format, unusable path); one line."""
 
 
+def check_distinct(targets: list) -> None:
+    """Refuse one output named twice: the same file (through links too), or standard output twice."""
+    paths = [os.path.realpath(path) for path, _ in targets if path is not None]
+    if len(set(paths)) != len(paths) or sum(path is None for path, _ in targets) > 1:
+        raise OutputError("the same output is named twice")
+
+
+def header_lines(header: dict, fmt: str) -> str:
+    """The comment lines that open a table output: ``# name: value``, or GFF3's version line and ``#!`` pragmas."""
+    if fmt == "gff3":
+        return "##gff-version 3\n" + "".join(f"#!{key.replace(' ', '-')} {value}\n" for key, value in header.items())
+    return "".join(f"# {key}: {value}\n" for key, value in header.items())
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Refuse an output path that cannot or must not be written, before any work is done.
 

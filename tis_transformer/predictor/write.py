@@ -13,16 +13,16 @@ that say which tool, model and mode made them.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Callable, Iterable
 from urllib.parse import quote
 
 import numpy as np
 
 from tis_transformer.predictor.output_files import (FORMATS, POSITION_COLUMNS, STDOUT, OutputError,  # noqa: F401
-                                                    _open_output, format_from_path, parse_output)
+                                                    _open_output, check_distinct, format_from_path,
+                                                    header_lines, parse_output)
 from tis_transformer.predictor.orfs import TABLE_COLUMNS, Site, site_table
 
 __all__ = ["FORMATS", "STDOUT", "OutputError", "format_from_path", "parse_output", "write_outputs", "write_results"]
@@ -91,26 +91,39 @@ def write_outputs(
         ``transcripts_with_sites``.
     """
     chosen = [(path, format_from_path(path, fmt)) for path, fmt in targets]
-    paths = [os.path.realpath(path) for path, _ in chosen if path is not None]
-    if len(set(paths)) != len(paths) or sum(path is None for path, _ in chosen) > 1:
-        raise OutputError("the same output is named twice")
+    return write_streams(chosen, lambda handle, path, fmt: _Sink(handle, fmt, threshold, top_k, header or {}, path),
+                         results, lambda result: site_table(*result, threshold=threshold, top_k=top_k),
+                         lambda result: len(result[1]))
+
+
+def write_streams(targets: list, make_sink: Callable, results: Iterable, sites_of: Callable,
+                  nucleotides_of: Callable) -> dict:
+    """Write one stream of results to every output at once, regular files whole or not at all.
+
+    ``make_sink(handle, path, format)`` gives an object with ``start()``,
+    ``add(result, sites)`` and ``finish()``; ``sites_of(result)`` lists the
+    rows a result reports, found once for every output and for the counts.
+    Transcript mode and genome mode both write through here.
+
+    Returns
+    -------
+    dict
+        ``transcripts``, ``nucleotides`` (``nucleotides_of`` each result),
+        ``sites`` and ``transcripts_with_sites``.
+    """
+    check_distinct(targets)
     counts = {"transcripts": 0, "nucleotides": 0, "sites": 0, "transcripts_with_sites": 0}
     with contextlib.ExitStack() as stack:
-        sinks = []
-        for path, fmt in chosen:
-            handle = sys.stdout if path is None else stack.enter_context(
-                _open_output(Path(path), binary=fmt == "npy"))
-            sinks.append(_Sink(handle, fmt, threshold, top_k, header or {}, path))
+        sinks = [make_sink(sys.stdout if path is None else stack.enter_context(
+                     _open_output(Path(path), binary=fmt == "npy")), path, fmt) for path, fmt in targets]
         for sink in sinks:
             sink.start()
-        counter = _Sink(None, "count", threshold, top_k, {})
         for result in results:
-            sites = None
+            sites = sites_of(result)
             for sink in sinks:
-                sites = sink.add(*result, sites=sites)
-            sites = counter.add(*result, sites=sites)
+                sink.add(result, sites)
             counts["transcripts"] += 1
-            counts["nucleotides"] += len(result[1])
+            counts["nucleotides"] += nucleotides_of(result)
             counts["sites"] += len(sites)
             counts["transcripts_with_sites"] += bool(sites)
         for sink in sinks:
@@ -120,10 +133,7 @@ def write_outputs(
 
 
 class _Sink:
-    """One output being written: a header, a part per transcript, a footer.
-
-    The ``count`` format writes nothing: it finds the sites for the counts.
-    """
+    """One output being written: a header, a part per transcript, a footer."""
 
     def __init__(self, handle: IO | None, fmt: str, threshold: float | None, top_k: int | None, header: dict,
                  path: str | None = None):
@@ -136,19 +146,17 @@ class _Sink:
             self.summary = Summary(threshold, top_k)
 
     def start(self) -> None:
-        comments = "".join(f"# {key}: {value}\n" for key, value in self.header.items())
+        comments = header_lines(self.header, self.fmt)
         if self.fmt == "tsv":
             self.handle.write(comments + "\t".join(TABLE_COLUMNS) + "\n")
-        elif self.fmt == "gff3":
-            self.handle.write("##gff-version 3\n" + "".join(
-                f"#!{key.replace(' ', '-')} {value}\n" for key, value in self.header.items()))
-        elif self.fmt == "bed":
-            self.handle.write(comments)
         elif self.fmt == "positions":
             self.handle.write(comments + "\t".join(POSITION_COLUMNS) + "\n")
+        elif self.fmt in ("gff3", "bed"):
+            self.handle.write(comments)
 
-    def add(self, transcript_id: str, tokens: np.ndarray, probs: np.ndarray, sites: list | None = None):
-        """Write one transcript; returns its sites when this format found them (else ``sites``)."""
+    def add(self, result: tuple, sites: list) -> None:
+        """Write one ``(transcript_id, tokens, probabilities)`` result and its ``sites``."""
+        transcript_id, tokens, probs = result
         if self.fmt == "npy":
             self.rows.append((f">{transcript_id}", np.asarray(tokens, dtype=np.int64),
                               np.asarray(probs, dtype=np.float32)))
@@ -157,13 +165,9 @@ class _Sink:
         elif self.fmt == "multiqc":
             self.summary.add(transcript_id, tokens, probs)
         else:
-            if sites is None:
-                sites = site_table(transcript_id, tokens, probs, threshold=self.threshold, top_k=self.top_k)
-            if self.fmt != "count":
-                line = {"tsv": _tsv_line, "gff3": _gff3_line, "bed": _bed_line}[self.fmt]
-                length = len(tokens)
-                self.handle.write("".join(line(site, length) + "\n" for site in sites))
-        return sites
+            line = {"tsv": _tsv_line, "gff3": _gff3_line, "bed": _bed_line}[self.fmt]
+            length = len(tokens)
+            self.handle.write("".join(line(site, length) + "\n" for site in sites))
 
     def finish(self) -> None:
         if self.fmt == "npy":

@@ -8,9 +8,6 @@ when no stop is found); its genome pieces are the exonic parts of that span.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from pathlib import Path
 from typing import Iterable, NamedTuple
 from urllib.parse import quote
@@ -21,7 +18,9 @@ from tis_transformer.predictor.genome.annotation import Transcript
 from tis_transformer.predictor.genome.sequences import blocks, transcript_to_genome
 from tis_transformer.predictor.genome.orf_types import classify
 from tis_transformer.predictor.orfs import TABLE_COLUMNS, Site, site_table
-from tis_transformer.predictor.write import _GFF_SEQID_SAFE, _GFF_VALUE_SAFE, SOURCE, OutputError, _open_output, _Sink, format_from_path
+from tis_transformer.predictor.output_files import check_distinct, header_lines
+from tis_transformer.predictor.write import (_GFF_SEQID_SAFE, _GFF_VALUE_SAFE, SOURCE, OutputError, _Sink,
+                                             format_from_path, write_streams)
 
 __all__ = ["GENOME_COLUMNS", "GENOME_FORMATS", "OrfRecord", "orf_records", "write_genome_outputs"]
 
@@ -194,26 +193,20 @@ def gff3_lines(record: OrfRecord) -> str:
 
 class _GenomeSink:
     def __init__(self, handle, fmt: str, threshold: float | None, top_k: int | None, header: dict):
-        self.handle, self.fmt, self.threshold, self.top_k = handle, fmt, threshold, top_k
-        self.header = header
+        self.handle, self.fmt, self.header = handle, fmt, header
         # npy and positions hold every nucleotide of the spliced transcripts, as in transcript mode
         self.plain = _Sink(handle, fmt, threshold, top_k, header) if fmt in ("npy", "positions") else None
 
     def start(self) -> None:
-        comments = "".join(f"# {key}: {value}\n" for key, value in self.header.items())
         if self.plain:
             self.plain.start()
-        elif self.fmt == "tsv":
-            self.handle.write(comments + "\t".join(GENOME_COLUMNS) + "\n")
-        elif self.fmt in ("bed", "gtf"):
-            self.handle.write(comments)
-        elif self.fmt == "gff3":
-            self.handle.write("##gff-version 3\n" + "".join(
-                f"#!{key.replace(' ', '-')} {value}\n" for key, value in self.header.items()))
+        else:
+            self.handle.write(header_lines(self.header, self.fmt)
+                              + ("\t".join(GENOME_COLUMNS) + "\n" if self.fmt == "tsv" else ""))
 
     def add(self, scored: Scored, records: list[OrfRecord]) -> None:
         if self.plain:
-            self.plain.add(scored.transcript.transcript_id, scored.tokens, scored.probabilities)
+            self.plain.add((scored.transcript.transcript_id, scored.tokens, scored.probabilities), records)
             return
         line = {"tsv": lambda r: tsv_line(r) + "\n", "bed": lambda r: bed12_line(r) + "\n",
                 "gtf": gtf_lines, "gff3": gff3_lines}[self.fmt]
@@ -234,9 +227,7 @@ def check_targets(targets: list) -> list:
         if fmt not in GENOME_FORMATS:
             raise OutputError(f"{path}: genome mode writes {', '.join(GENOME_FORMATS)}, not {fmt}")
         chosen.append((path, fmt))
-    paths = [os.path.realpath(path) for path, _ in chosen if path is not None]
-    if len(set(paths)) != len(paths) or sum(path is None for path, _ in chosen) > 1:
-        raise OutputError("the same output is named twice")
+    check_distinct(chosen)
     return chosen
 
 
@@ -247,24 +238,6 @@ def write_genome_outputs(targets: list, results: Iterable[Scored], threshold: fl
     ``header``: comment lines at the top of each table, as in transcript mode. Returns the counts of
     transcripts, nucleotides, reported ORFs and transcripts with one.
     """
-    counts = {"transcripts": 0, "nucleotides": 0, "sites": 0, "transcripts_with_sites": 0}
-    with contextlib.ExitStack() as stack:
-        sinks = []
-        for path, fmt in targets:
-            handle = sys.stdout if path is None else stack.enter_context(
-                _open_output(Path(path), binary=fmt == "npy"))
-            sinks.append(_GenomeSink(handle, fmt, threshold, top_k, header or {}))
-        for sink in sinks:
-            sink.start()
-        for scored in results:
-            records = orf_records(scored, threshold, top_k)
-            for sink in sinks:
-                sink.add(scored, records)
-            counts["transcripts"] += 1
-            counts["nucleotides"] += len(scored.tokens)
-            counts["sites"] += len(records)
-            counts["transcripts_with_sites"] += bool(records)
-        for sink in sinks:
-            sink.finish()
-    sys.stdout.flush()
-    return counts
+    return write_streams(targets, lambda handle, path, fmt: _GenomeSink(handle, fmt, threshold, top_k, header or {}),
+                         results, lambda scored: orf_records(scored, threshold, top_k),
+                         lambda scored: len(scored.tokens))
