@@ -90,10 +90,9 @@ class Predictor:
         if version is not None and version != str(FORMAT_VERSION):
             raise InputError(f"{self.path}: model format version {version}; this release reads version "
                              f"{FORMAT_VERSION} (re-export the model with this release's tis-transformer export)")
-        self.uses_features = "features" in inputs
         # what the model reads besides its tokens, as its metadata declares it
         self.inputs: ModelInputs | None = (ModelInputs.from_metadata(
-            json.loads(self.metadata.get("input_features", "{}")), self.path) if self.uses_features else None)
+            json.loads(self.metadata.get("input_features", "{}")), self.path) if "features" in inputs else None)
         self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers, self.inputs)
         self.short = self._short_window_sessions(options, providers)
 
@@ -119,6 +118,11 @@ class Predictor:
         return sorted(sessions, key=lambda pair: pair[0])
 
     @property
+    def uses_features(self) -> bool:
+        """Whether the model reads input features besides its tokens."""
+        return self.inputs is not None
+
+    @property
     def reads_isoforms(self) -> bool:
         """Whether the model compares each transcript's starts with the other transcripts of its input."""
         return self.inputs is not None and self.inputs.reads_isoforms
@@ -139,7 +143,7 @@ class Predictor:
         for row, t in enumerate(tokens):
             batch[row, : len(t)] = t
         feeds = {"tokens": batch}
-        if self.uses_features:
+        if self.inputs is not None:
             feeds["features"] = self.inputs.padded(tokens, length, isoforms)
         session = next((s for window, s in self.short if length <= window), self.session)
         probabilities = session.run(None, feeds)[0]
