@@ -20,7 +20,7 @@ def run(args) -> int:
     """Genome mode of ``impute``, from the parsed arguments."""
     from tis_transformer.predictor.runner import Predictor
     from tis_transformer.predictor.progress import Progress
-    from tis_transformer.predictor.output_files import check_writable
+    from tis_transformer.predictor.output_files import check_outputs
 
     if not args.annotation:
         raise InputError("--genome needs --annotation (a GTF or GFF3 of the transcripts)")
@@ -30,9 +30,7 @@ def run(args) -> int:
     if not Path(args.genome).exists():
         raise InputError(f"{args.genome}: no such file")
     refuse_overwriting_inputs(targets, [args.genome, args.annotation])
-    for path, _ in targets:
-        if path is not None:
-            check_writable(path)
+    check_outputs(targets)
     transcripts, _ = read_annotation(args.annotation)
     genes = GeneCds(transcripts)
     log.info("%d transcripts of %d genes in %s", len(transcripts), len({t.gene_id for t in transcripts}),

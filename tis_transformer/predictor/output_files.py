@@ -44,6 +44,14 @@ def check_distinct(targets: list) -> None:
         raise OutputError("the same output is named twice")
 
 
+def check_outputs(targets: list) -> None:
+    """Refuse, before any work is done, outputs named twice or that cannot or must not be written."""
+    check_distinct(targets)
+    for path, _ in targets:
+        if path is not None:
+            check_writable(path)
+
+
 def header_lines(header: dict, fmt: str) -> str:
     """The comment lines that open a table output: ``# name: value``, or GFF3's version line and ``#!`` pragmas."""
     if fmt == "gff3":

@@ -18,7 +18,7 @@ from tis_transformer.predictor.genome.annotation import Transcript
 from tis_transformer.predictor.genome.sequences import blocks, transcript_to_genome
 from tis_transformer.predictor.genome.orf_types import classify
 from tis_transformer.predictor.orfs import TABLE_COLUMNS, Site, site_table
-from tis_transformer.predictor.output_files import check_distinct, header_lines
+from tis_transformer.predictor.output_files import header_lines
 from tis_transformer.predictor.write import (_GFF_SEQID_SAFE, _GFF_VALUE_SAFE, SOURCE, OutputError, _Sink,
                                              format_from_path, write_streams)
 
@@ -227,7 +227,6 @@ def check_targets(targets: list) -> list:
         if fmt not in GENOME_FORMATS:
             raise OutputError(f"{path}: genome mode writes {', '.join(GENOME_FORMATS)}, not {fmt}")
         chosen.append((path, fmt))
-    check_distinct(chosen)
     return chosen
 
 
