@@ -97,7 +97,8 @@ def main() -> int:
         args.out_dir.mkdir(parents=True, exist_ok=True)
         for suffix in (".onnx", ".summary.onnx", ".step.onnx", ".json") + tuple(
                 f".window{w}.onnx" for w in SHORT_WINDOWS if w < model.network.config.local_window_size):
-            shutil.copy(onnx_path.with_suffix(suffix), args.out_dir / f"{args.name}{suffix}")
+            if onnx_path.with_suffix(suffix).exists():  # a network without transformer layers has no layer graphs
+                shutil.copy(onnx_path.with_suffix(suffix), args.out_dir / f"{args.name}{suffix}")
     print(f"shipped {args.out_dir / args.name}.onnx ({final['file_size']} bytes)")
     return 0
 

@@ -344,3 +344,43 @@ def test_network_is_rebuilt_from_its_graph(exported, tmp_path):
     for (name, value), again in zip(network.state_dict().items(), rebuilt.state_dict().values()):
         if value.is_floating_point():
             assert torch.equal(value, again), name
+
+
+def test_network_without_transformer_layers_exports_the_feature_head_and_trees_alone(tmp_path, real_transcripts):
+    # depth 0: no transformer; one small graph scores any length, with the trees and both feature tables inside
+    import onnx
+
+    from tis_transformer.export.onnx_model import network_from_onnx
+    from tis_transformer.predictor.features import FEATURE_NAMES, IS_ATG_COLUMN, START_CONTEXT_SHAPE
+    from tis_transformer.training.fit_trees import fit_trees
+
+    pytest.importorskip("lightgbm")
+    torch.manual_seed(5)
+    network = TISNetwork(NetworkConfig(depth=0, n_features=len(FEATURE_NAMES), feature_head=4, tree_blend=0.5))
+    with torch.no_grad():
+        # rounded to 1e-4 as fitted tables are, so that the metadata holds them exactly
+        network.start_context_log_odds.copy_(torch.linspace(-1, 1, int(np.prod(START_CONTEXT_SHAPE)))
+                                             .reshape(START_CONTEXT_SHAPE).mul(1e4).round().div(1e4))
+        network.feature_scale.uniform_(0.5, 1.5)
+    inputs = network.model_inputs()
+    rows = np.concatenate([inputs.features(t) for t in real_transcripts[:3]])
+    rows = rows[rows[:, IS_ATG_COLUMN] > 0]
+    labels = (rows[:, -1] > np.median(rows[:, -1])).astype(np.float32)  # the start-context score decides
+    network.set_trees(fit_trees(rows, labels, np.ones_like(labels), rounds=20, min_rows_in_leaf=10, threads=1))
+    path = tmp_path / "heads.onnx"
+    meta = export_onnx(network, path, build_metadata(network, "heads"), logit_offset=-0.5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["heads.json", "heads.onnx"]
+    assert meta["architecture"]["depth"] == 0 and path.stat().st_size < 1_000_000
+    graph = onnx.load(str(path)).graph
+    assert not any("token_emb" in i.name or "performer" in i.name for i in graph.initializer)
+    assert check_parity(network, path, real_transcripts, tolerance=1e-5, logit_offset=-0.5) <= 1e-5
+    predictor = Predictor(str(path), device="cpu")
+    assert predictor.layered is None and not predictor.short
+    np.testing.assert_array_equal(predictor.inputs.start_context_log_odds, network.start_context_table())
+    rebuilt, offset = network_from_onnx(path)
+    assert offset == pytest.approx(-0.5)
+    for name, value in network.state_dict().items():
+        if name.startswith("feature_head.") or name.endswith(("feature_shift", "feature_scale", "log_odds")):
+            assert torch.equal(value, rebuilt.state_dict()[name]), name
+    with pytest.raises(ValueError, match="needs a feature head"):
+        TISNetwork(NetworkConfig(depth=0))

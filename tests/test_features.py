@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 
 from tis_transformer.predictor.batch_features import orf_features_many
-from tis_transformer.predictor.features import (FEATURE_NAMES, FEATURE_SETS, HEXAMERS, TRANSCRIPT_ENDS, feature_set_of,
-                                                orf_features)
+from tis_transformer.predictor.features import (FEATURE_NAMES, FEATURE_SETS, HEXAMERS, START_CONTEXT,
+                                                START_CONTEXT_OFFSETS, START_CONTEXT_SHAPE, TRANSCRIPT_ENDS,
+                                                feature_set_of, orf_features)
 from tis_transformer.predictor.tokens import encode
 from tis_transformer.training.hexamers import fit_hexamer_log_odds
+from tis_transformer.training.start_context import fit_start_context_log_odds
 
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -136,11 +138,51 @@ def test_transcript_ends_tell_complete_coding_transcripts_apart(chry):
     assert coding[:, cpg].mean() > 1.3 * noncoding[:, cpg].mean()
 
 
-def test_one_feature_set():
-    # earlier sets (orf-v2 to orf-v4) are no longer read: models declare orf-v5 (format version 2)
-    assert FEATURE_SETS == {"orf-v5": len(FEATURE_NAMES)} and feature_set_of(len(FEATURE_NAMES)) == "orf-v5"
+def test_feature_sets():
+    # earlier sets (orf-v2 to orf-v4) are no longer read; orf-v6 adds the start context to orf-v5
+    assert FEATURE_SETS == {"orf-v5": 55, "orf-v6": len(FEATURE_NAMES)} and len(FEATURE_NAMES) == 55 + 25
+    assert feature_set_of(55) == "orf-v5" and feature_set_of(len(FEATURE_NAMES)) == "orf-v6"
+    assert START_CONTEXT.start == 55 and START_CONTEXT.stop == len(FEATURE_NAMES)
+    assert FEATURE_NAMES[START_CONTEXT][:2] == ("start_context_-12", "start_context_-11")
+    assert "start_context_-3" in FEATURE_NAMES and "start_context_+4" in FEATURE_NAMES
+    assert FEATURE_NAMES[-1] == "start_context_score"
     with pytest.raises(ValueError, match="no feature set"):
         feature_set_of(54)
+
+
+def test_start_context_columns_by_hand():
+    table = np.arange(np.prod(START_CONTEXT_SHAPE), dtype=np.float32).reshape(START_CONTEXT_SHAPE) / 100
+    sequence = "GCCACCATGGCGTAA"  # the Kozak consensus around the ATG at 6
+    f = orf_features(np.asarray(encode(sequence)), None, "orf-v6", table)
+    tokens = dict(zip("ATCGN", range(5)))
+    column = {o: START_CONTEXT.start + j for j, o in enumerate(START_CONTEXT_OFFSETS)}
+    for offset, letter in ((-3, "A"), (-1, "C"), (-6, "G"), (-7, "N"), (3, "G"), (8, "A"), (9, "N")):
+        j = START_CONTEXT_OFFSETS.index(offset)
+        assert f[6, column[offset]] == pytest.approx(table[j, tokens[letter]]), offset
+    expected = sum(table[j, tokens[(sequence + "N" * 20)[6 + o] if 6 + o >= 0 else "N"]]
+                   for j, o in enumerate(START_CONTEXT_OFFSETS))
+    assert f[6, -1] == pytest.approx(expected, rel=1e-6)
+    # orf-v5 models read the leading 55 columns, unchanged; without a table the context columns are 0
+    np.testing.assert_array_equal(f[:, :55], orf_features(np.asarray(encode(sequence)), None, "orf-v5"))
+    assert not orf_features(np.asarray(encode(sequence)))[:, START_CONTEXT].any()
+
+
+def test_fitted_start_context_finds_the_kozak_consensus():
+    from conftest import CHROMOSOMES, needs_shared
+    from tis_transformer.training.datasets import read_original
+
+    needs_shared(CHROMOSOMES / "chr22.npy.gz")
+    chr22 = read_original(CHROMOSOMES / "chr22.npy.gz")  # 1,968 TISs (chrY's 145 are too few for -3 G)
+    table = fit_start_context_log_odds(chr22.transcript(i) for i in range(len(chr22)))
+    assert table.shape == START_CONTEXT_SHAPE and table.dtype == np.float32
+    assert np.array_equal(table, np.round(table, 4))  # survives JSON metadata unchanged
+    a, t, c, g = range(4)
+    minus_3, plus_4 = START_CONTEXT_OFFSETS.index(-3), START_CONTEXT_OFFSETS.index(3)
+    print(f"-3: {table[minus_3, :4]}, +4: {table[plus_4, :4]}")
+    # Kozak: a purine at -3 and G at +4 mark annotated starts among all ATGs (Kozak 1987, Nucleic Acids Res 15:8125)
+    assert min(table[minus_3, a], table[minus_3, g]) > 0 > max(table[minus_3, c], table[minus_3, t])
+    assert table[plus_4, g] == table[plus_4, :4].max() > 0
+    assert not fit_start_context_log_odds([]).any()
 
 
 def test_fitted_table_scores_annotated_coding_frames(chry):
@@ -207,9 +249,10 @@ def test_many_transcripts_at_once_give_each_ones_features(chry, feature_set):
     real = [chry.transcript(i)[0] for i in range(len(chry)) if len(chry.transcript(i)[0]) <= 2000][:200]
     # real transcripts cut to a few shared lengths, so that they go through in blocks too
     tokens = _assorted_transcripts() + real + [t[:n] for t in real for n in (30, 50, 500) if len(t) >= n]
-    for hexamer_table in (table, None):
-        together = orf_features_many(tokens, hexamer_table, feature_set)
+    context = fit_start_context_log_odds(chry.transcript(i) for i in range(0, len(chry), 10))
+    for hexamer_table, context_table in ((table, context), (None, None)):
+        together = orf_features_many(tokens, hexamer_table, feature_set, context_table)
         for t, got in zip(tokens, together):
-            expected = orf_features(t, hexamer_table, feature_set)
+            expected = orf_features(t, hexamer_table, feature_set, context_table)
             assert got.dtype == expected.dtype and got.shape == expected.shape
             np.testing.assert_array_equal(got, expected)

@@ -171,7 +171,7 @@ def run(args: argparse.Namespace, task: str | None = None) -> int:
             transfer_weights(model, args.transfer_checkpoint)
         if args.prefit_feature_head and not args.resume:
             data.setup("fit")
-            model.take_feature_table(data.hexamer_log_odds)
+            model.take_feature_table(data.hexamer_log_odds, data.start_context_log_odds)
             fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed,
                                          other_weight=args.prefit_other_weight, tree_rounds=args.trees,
                                          tree_stages=args.tree_stages, isoform_trees=args.isoform_trees)

@@ -64,12 +64,12 @@ class ExportableTIS(nn.Module):
             raise ValueError("export supports reversible networks (the default)")
         self.network = network
         self.config = config
-        blocks = network.performer.net.blocks
+        blocks = network.performer.net.blocks if config.depth else []
         self.attn_norms = nn.ModuleList(b.f.net.norm for b in blocks)
         self.attentions = nn.ModuleList(b.f.net.fn for b in blocks)
         self.ff_norms = nn.ModuleList(b.g.net.norm for b in blocks)
         self.feedforwards = nn.ModuleList(b.g.net.fn.fn for b in blocks)
-        local = self.attentions[0].local_attn
+        local = self.attentions[0].local_attn if config.depth else None
         # ``window`` below the network's: a graph for batches whose rows all fit in that many nucleotides (see
         # ``short_window_graph``); the local attention's rotary tables keep the network's absolute positions
         self.trained_window = config.local_window_size
@@ -162,6 +162,8 @@ class ExportableTIS(nn.Module):
         return attn.to_out(out)
 
     def forward(self, tokens: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.config.depth:  # no transformer: the feature head (and trees) alone
+            return torch.sigmoid(self.network.feature_logits(features)[..., 0] + self.logit_offset)
         w = self.window
         n = tokens.shape[1]
         # pad once to a multiple of the window: every layer then works on whole windows

@@ -22,8 +22,6 @@ from tis_transformer.training.network import NetworkConfig, TISNetwork
 
 log = logging.getLogger("tis_transformer")
 
-log = logging.getLogger("tis_transformer")
-
 
 def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_offset: float = 0.0,
                 layer_graphs: bool = True, short_windows: tuple = SHORT_WINDOWS) -> dict:
@@ -41,7 +39,9 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_off
         Added to the logits before the sigmoid (see ``TISModel.logit_offset``).
     layer_graphs : bool
         Also write ``STEM.summary.onnx`` and ``STEM.step.onnx``, which let the
-        predictor run long transcripts in pieces (see ``export_layers``).
+        predictor run long transcripts in pieces (see ``export_layers``);
+        a network without transformer layers (depth 0) needs neither these
+        nor the short-window graphs.
     short_windows : tuple of int
         Also write ``STEM.windowW.onnx`` for each W below the network's local
         window: graphs that the predictor runs on batches of transcripts of at
@@ -56,6 +56,9 @@ def export_onnx(network: TISNetwork, path: str | Path, metadata: dict, logit_off
     network.fix_projections()
     path = Path(path)
     _export_graph(ExportableTIS(network, logit_offset).eval(), path)
+    if not network.config.depth:
+        # without transformer layers every position is scored on its own: any length runs in the whole graph
+        layer_graphs, short_windows = False, ()
     if layer_graphs:
         from tis_transformer.export.layers import export_layer_graphs
 
@@ -163,7 +166,8 @@ def network_from_onnx(path: str | Path) -> tuple[TISNetwork, float]:
     network = TISNetwork(config).eval()
     network.fix_projections()
     generator = torch.Generator().manual_seed(0)
-    named = dict(network.named_parameters())
+    # without transformer layers the graph holds the feature head alone
+    named = {k: p for k, p in network.named_parameters() if network.config.depth or k.startswith("feature_head.")}
     # the trained buffers that the graph reads (not the hexamer table, nor local attention's fixed frequencies)
     named.update((k, b) for k, b in network.named_buffers() if k.endswith(("projection_matrix", "feature_shift",
                                                                             "feature_scale", "logit_shift")))
@@ -216,6 +220,8 @@ def network_from_onnx(path: str | Path) -> tuple[TISNetwork, float]:
     declared = metadata.get("input_features", {})
     if isinstance(declared.get("hexamer_log_odds"), list):
         network.hexamer_log_odds.copy_(torch.tensor(declared["hexamer_log_odds"], dtype=torch.float32))
+    if network.start_context_table() is not None and isinstance(declared.get("start_context_log_odds"), list):
+        network.start_context_log_odds.copy_(torch.tensor(declared["start_context_log_odds"], dtype=torch.float32))
     if config.tree_blend and "trees" in declared:
         network.set_trees(*(zlib.decompress(base64.b64decode(declared[key])) if key in declared else b""
                             for key in ("trees", "trees_stage_one")))

@@ -10,8 +10,8 @@ from tis_transformer.predictor.codons import ATG as _ATG, NEAR_COGNATE as _NEAR_
 from tis_transformer.predictor.features import CODING_CONTEXT, TRANSCRIPT_ENDS
 from tis_transformer.predictor.features import (_AFTER_STOP, _END_CODONS, _NO_SIGNAL_DISTANCE,
                                                 _POLYA_SIGNALS, _POSITION_SCALE, _UNKNOWN_HEXAMER, FEATURE_NAMES,
-                                                FEATURE_SET, FEATURE_SETS, LOG_SCALE, NEAR_COGNATE_COLUMN, _signed_log,
-                                                orf_features)
+                                                FEATURE_SET, FEATURE_SETS, LOG_SCALE, NEAR_COGNATE_COLUMN,
+                                                START_CONTEXT, _signed_log, orf_features, start_context)
 from tis_transformer.predictor.codons import STOP as _STOP, UNKNOWN_CODON as _UNKNOWN_CODON, next_in_frame_stop
 from tis_transformer.predictor.tokens import A, C, G, T
 
@@ -19,7 +19,8 @@ __all__ = ["orf_features_many", "padded_features"]
 
 
 def padded_features(tokens: list, length: int, hexamer_log_odds: np.ndarray | None = None,
-                    feature_set: str = FEATURE_SET, trees=None, isoforms=None) -> np.ndarray:
+                    feature_set: str = FEATURE_SET, trees=None, isoforms=None,
+                    start_context_log_odds: np.ndarray | None = None) -> np.ndarray:
     """Features of several transcripts in one ``(batch, length, columns)`` array, zero past each end.
 
     ``trees`` (a ``tis_transformer.predictor.trees.TreeScorer``) appends their logit as a last column; trees that read
@@ -28,7 +29,8 @@ def padded_features(tokens: list, length: int, hexamer_log_odds: np.ndarray | No
     """
     columns = FEATURE_SETS[feature_set]
     out = np.zeros((len(tokens), length, columns + (trees is not None)), dtype=np.float32)
-    for row, (t, features) in enumerate(zip(tokens, orf_features_many(tokens, hexamer_log_odds, feature_set))):
+    for row, (t, features) in enumerate(zip(tokens, orf_features_many(tokens, hexamer_log_odds, feature_set,
+                                                                               start_context_log_odds))):
         out[row, : len(t), :columns] = features
     if trees is not None:
         alike = None
@@ -47,7 +49,7 @@ _MANY_MAX_LENGTH = 4096
 
 
 def orf_features_many(tokens: list, hexamer_log_odds: np.ndarray | None = None,
-                      feature_set: str = FEATURE_SET) -> list:
+                      feature_set: str = FEATURE_SET, start_context_log_odds: np.ndarray | None = None) -> list:
     """``orf_features`` of many transcripts, the same arrays, computed together where that saves time.
 
     ``orf_features`` costs about a millisecond of numpy call overhead per
@@ -65,19 +67,20 @@ def orf_features_many(tokens: list, hexamer_log_odds: np.ndarray | None = None,
     for n, members in by_length.items():
         if n == 0 or n > _MANY_MAX_LENGTH or len(members) < 2:
             for i in members:
-                out[i] = orf_features(tokens[i], hexamer_log_odds, feature_set)
+                out[i] = orf_features(tokens[i], hexamer_log_odds, feature_set, start_context_log_odds)
             continue
         step = max(1, _MANY_BLOCK_NT // n)
         for start in range(0, len(members), step):
             block = members[start:start + step]
             features = _orf_features_rows(np.stack([np.asarray(tokens[i]) for i in block]), hexamer_log_odds,
-                                          feature_set)
+                                          feature_set, start_context_log_odds)
             for row, i in enumerate(block):
                 out[i] = features[row]
     return out
 
 
-def _orf_features_rows(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None, feature_set: str) -> np.ndarray:
+def _orf_features_rows(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None, feature_set: str,
+                       start_context_log_odds: np.ndarray | None = None) -> np.ndarray:
     """``orf_features`` of the rows of ``(count, length)`` tokens, every step along the rows (length >= 1)."""
     rows, n = tokens.shape
     columns = FEATURE_SETS[feature_set]
@@ -153,6 +156,8 @@ def _orf_features_rows(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None, 
     out[..., CODING_CONTEXT] = _coding_context_rows(t, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
     out[..., TRANSCRIPT_ENDS] = _transcript_ends_rows(t, hexamers)[:, None, :]
     out[..., NEAR_COGNATE_COLUMN] = np.isin(codes, _NEAR_COGNATE)
+    if columns > START_CONTEXT.start:
+        out[..., START_CONTEXT] = start_context(t, start_context_log_odds)
     return out[..., :columns]
 
 

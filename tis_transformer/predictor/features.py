@@ -1,4 +1,4 @@
-"""Reading-frame features computed from a transcript's sequence (the feature set ``orf-v5``, 55 columns).
+"""Reading-frame features computed from a transcript's sequence (the feature set ``orf-v6``, 80 columns).
 
 Next to each nucleotide a model reads numbers about the open reading frame that would start there: whether an
 ATG or a near-cognate codon starts it, how long it runs to the next in-frame stop, whether it is the first ATG of
@@ -9,7 +9,9 @@ up to its stop and over its first and last 30 codons, against the other two fram
 around it (the in-frame stretch back to the previous stop, the best coding stretch of any frame after its stop and
 before its start: a premature stop followed by coding sequence marks a retained intron or a fragment); how it
 ranks among the transcript's ATGs; and what the transcript's two ends look like (a CpG-rich 5' end, a
-polyadenylation signal just before the 3' end mark a complete transcript). What each set added on held-out
+polyadenylation signal just before the 3' end mark a complete transcript); and (``orf-v6``) the nucleotides around
+it, each scored by how much likelier it is around an annotated TIS than around any ATG (a second table fitted on the
+training transcripts, ``tis_transformer.training.start_context``), and their sum. What each set added on held-out
 chromosomes is in MODEL_CARD.md. Computed in numpy they cost milliseconds per transcript and are shared, unchanged,
 by training and the lean predictor.
 """
@@ -24,10 +26,10 @@ from tis_transformer.predictor.codons import UNKNOWN_CODON as _UNKNOWN_CODON, co
 from tis_transformer.predictor.codons import next_in_frame_stop
 from tis_transformer.predictor.tokens import A, C, G, T, encode
 
-__all__ = ["FEATURE_SET", "FEATURE_SETS", "FEATURE_NAMES", "HEXAMERS", "LOG_SCALE", "feature_set_of",
-           "orf_features"]
+__all__ = ["FEATURE_SET", "FEATURE_SETS", "FEATURE_NAMES", "HEXAMERS", "LOG_SCALE", "START_CONTEXT_OFFSETS",
+           "feature_set_of", "orf_features", "start_context"]
 
-FEATURE_SET = "orf-v5"
+FEATURE_SET = "orf-v6"
 
 FEATURE_NAMES = (
     "is_atg",
@@ -89,10 +91,16 @@ FEATURE_NAMES = (
     # a near-cognate start codon
     "is_near_cognate",
 )
+# Nucleotides around a start codon, as offsets from its first letter: 12 upstream to 11 downstream of the codon (the
+# Kozak context, -3 A/G and +4 G at its core, and the wider window where a scanning ribosome sits on the start)
+START_CONTEXT_OFFSETS = tuple(range(-12, 0)) + tuple(range(3, 15))
+# the orf-v6 columns, named in the usual numbering (the start codon's A is +1, no position 0): each nucleotide's
+# log-odds of lying there around an annotated TIS against around any ATG, then their sum
+FEATURE_NAMES += tuple(f"start_context_{o if o < 0 else f'+{o + 1}'}" for o in START_CONTEXT_OFFSETS)
+FEATURE_NAMES += ("start_context_score",)
 
 # Each set is a prefix of the next: a model declares its set and reads that many leading columns.
-# the one feature set this release computes (models declare it; earlier sets are no longer read)
-FEATURE_SETS = {"orf-v5": len(FEATURE_NAMES)}
+FEATURE_SETS = {"orf-v5": FEATURE_NAMES.index("is_near_cognate") + 1, "orf-v6": len(FEATURE_NAMES)}
 # the column groups that helpers fill: the coding context around each ORF, and the transcript's two ends
 CODING_CONTEXT = slice(FEATURE_NAMES.index("orf_head_hexamer_mean"), FEATURE_NAMES.index("gc_first_50"))
 TRANSCRIPT_ENDS = slice(FEATURE_NAMES.index("gc_first_50"), FEATURE_NAMES.index("is_near_cognate"))
@@ -101,6 +109,9 @@ IS_ATG_COLUMN = FEATURE_NAMES.index("is_atg")
 # codons one letter from ATG, where translation also starts now and then (Ensembl 102's non-ATG TISs on our
 # chromosomes are all CTG but one TTG): a network's non-start shift lowers every other non-ATG position
 NEAR_COGNATE_COLUMN = FEATURE_NAMES.index("is_near_cognate")
+START_CONTEXT = slice(NEAR_COGNATE_COLUMN + 1, len(FEATURE_NAMES))
+# the start-context table: one row per offset, one column per token (A, T, C, G, N; N also past either end)
+START_CONTEXT_SHAPE = (len(START_CONTEXT_OFFSETS), 5)
 
 # two consecutive codons, 64 * 64, plus one code for an incomplete or N-holding hexamer
 HEXAMERS = 64 * 64 + 1
@@ -144,7 +155,7 @@ def _signed_log(x: np.ndarray) -> np.ndarray:
 
 
 def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
-                 feature_set: str = FEATURE_SET) -> np.ndarray:
+                 feature_set: str = FEATURE_SET, start_context_log_odds: np.ndarray | None = None) -> np.ndarray:
     """Reading-frame features of every position of one transcript.
 
     Parameters
@@ -158,6 +169,9 @@ def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
     feature_set : str
         A key of ``FEATURE_SETS``: an earlier set gives its leading columns
         only, for models trained on it.
+    start_context_log_odds : np.ndarray, optional
+        ``START_CONTEXT_SHAPE`` table from ``fit_start_context_log_odds``
+        (``orf-v6``); None scores every nucleotide 0.
 
     Returns
     -------
@@ -229,7 +243,29 @@ def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
     out[:, CODING_CONTEXT] = _coding_context(tokens, log_odds, codons, stop_found, previous_stop, hexamer_sum, atg)
     out[:, TRANSCRIPT_ENDS] = _transcript_ends(np.asarray(tokens), hexamers)
     out[:, NEAR_COGNATE_COLUMN] = np.isin(codes, _NEAR_COGNATE)
+    if columns > START_CONTEXT.start:
+        out[:, START_CONTEXT] = start_context(np.asarray(tokens)[None], start_context_log_odds)[0]
     return out[:, :columns]
+
+
+def start_context(tokens: np.ndarray, log_odds: np.ndarray | None) -> np.ndarray:
+    """The ``orf-v6`` columns of ``(rows, length)`` tokens: the start-context log-odds around every position.
+
+    Column j holds ``log_odds[j, token at position + START_CONTEXT_OFFSETS[j]]`` (N past either end), the last
+    column their sum, added in offset order so that a transcript gives the same bits alone or in a block.
+    """
+    rows, n = tokens.shape
+    out = np.zeros((rows, n, len(START_CONTEXT_OFFSETS) + 1), dtype=np.float64)
+    if log_odds is None or n == 0:
+        return out
+    table = np.asarray(log_odds, dtype=np.float64).reshape(START_CONTEXT_SHAPE)
+    before, after = -min(START_CONTEXT_OFFSETS), max(START_CONTEXT_OFFSETS)
+    padded = np.full((rows, before + n + after), 4, dtype=np.int64)
+    padded[:, before:before + n] = np.minimum(tokens, 4)
+    for j, offset in enumerate(START_CONTEXT_OFFSETS):
+        out[..., j] = table[j][padded[:, before + offset:before + offset + n]]
+        out[..., -1] += out[..., j]
+    return out
 
 
 def feature_set_of(n_columns: int) -> str:

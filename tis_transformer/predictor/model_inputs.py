@@ -1,4 +1,4 @@
-"""What a model reads besides its tokens, in one object: the reading-frame feature set and its hexamer table, the
+"""What a model reads besides its tokens, in one object: the reading-frame feature set and its tables, the
 boosted trees, and (per input) the isoform index.
 
 The predictor, training, evaluation, export and the benchmarks all turn sequences into a model's ``features``
@@ -15,7 +15,8 @@ import numpy as np
 
 from tis_transformer.predictor.batch_features import orf_features_many, padded_features
 from tis_transformer.predictor.errors import InputError
-from tis_transformer.predictor.features import FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, orf_features
+from tis_transformer.predictor.features import (FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, START_CONTEXT,
+                                                START_CONTEXT_SHAPE, orf_features)
 from tis_transformer.predictor.isoforms import IsoformIndex
 from tis_transformer.predictor.trees import TREE_COLUMN_NAME, TreeScorer, score_isoform_index, with_tree_column
 
@@ -36,11 +37,17 @@ class ModelInputs:
         The boosted trees whose logit is the last input column.
     tree_blend : float, optional
         The trees' share of the logit at ATGs (recorded in the metadata).
+    start_context_log_odds : numpy.ndarray, optional
+        ``START_CONTEXT_SHAPE`` log-odds of the nucleotides around annotated
+        TISs (``tis_transformer.training.start_context``), for a feature set
+        with start-context columns; None scores them 0.
     """
 
     def __init__(self, hexamer_log_odds: np.ndarray, feature_set: str = FEATURE_SET, trees: TreeScorer | None = None,
-                 tree_blend: float | None = None):
+                 tree_blend: float | None = None, start_context_log_odds: np.ndarray | None = None):
         self.hexamer_log_odds = np.asarray(hexamer_log_odds, dtype=np.float32)
+        self.start_context_log_odds = (None if start_context_log_odds is None
+                                       else np.asarray(start_context_log_odds, dtype=np.float32).reshape(START_CONTEXT_SHAPE))
         self.feature_set = feature_set
         self.trees = trees
         self.tree_blend = tree_blend
@@ -62,11 +69,11 @@ class ModelInputs:
 
     def features(self, tokens: np.ndarray) -> np.ndarray:
         """Reading-frame features of one transcript, ``(length, columns)``, without the trees' column."""
-        return orf_features(tokens, self.hexamer_log_odds, self.feature_set)
+        return orf_features(tokens, self.hexamer_log_odds, self.feature_set, self.start_context_log_odds)
 
     def features_many(self, tokens: list) -> list:
         """``features`` of many transcripts at once (fast for libraries of short records)."""
-        return orf_features_many(tokens, self.hexamer_log_odds, self.feature_set)
+        return orf_features_many(tokens, self.hexamer_log_odds, self.feature_set, self.start_context_log_odds)
 
     def with_trees(self, tokens: np.ndarray, isoform_columns: np.ndarray | None = None) -> np.ndarray:
         """Every input column of one transcript: its features and the trees' logit."""
@@ -78,7 +85,8 @@ class ModelInputs:
         ``isoforms``: the ``isoform_index`` of the whole input, or None to
         score each transcript as if it were alone.
         """
-        return padded_features(tokens, length, self.hexamer_log_odds, self.feature_set, self.trees, isoforms)
+        return padded_features(tokens, length, self.hexamer_log_odds, self.feature_set, self.trees, isoforms,
+                               self.start_context_log_odds)
 
     def isoform_index(self, transcripts: Iterable | Callable) -> IsoformIndex | None:
         """The isoform index of a whole input, or None when the trees read no isoform columns.
@@ -92,6 +100,9 @@ class ModelInputs:
         """The ``input_features`` entry of an exported model's metadata."""
         declared = {"set": self.feature_set, "names": self.names,
                     "hexamer_log_odds": [round(float(v), 4) for v in self.hexamer_log_odds]}
+        if self.columns > START_CONTEXT.start:
+            table = np.zeros(START_CONTEXT_SHAPE) if self.start_context_log_odds is None else self.start_context_log_odds
+            declared["start_context_log_odds"] = [[round(float(v), 4) for v in row] for row in table]
         if self.trees is not None:
             declared["tree_blend"] = self.tree_blend
             # zlib shrinks serialized trees about 5-fold: most of their bytes are node ids and repeated mode names
@@ -115,6 +126,13 @@ class ModelInputs:
         if not columns or declared.get("names") != names or not isinstance(table, list) or len(table) != HEXAMERS:
             raise InputError(f"{source}: needs input features {feature_set!r}, "
                              f"this version computes {', '.join(FEATURE_SETS)}")
+        context = None
+        if columns > START_CONTEXT.start:
+            try:
+                context = np.asarray(declared["start_context_log_odds"], dtype=np.float32).reshape(START_CONTEXT_SHAPE)
+            except (KeyError, TypeError, ValueError):
+                raise InputError(f"{source}: its start-context table is missing or not "
+                                 f"{START_CONTEXT_SHAPE[0]} x {START_CONTEXT_SHAPE[1]} numbers") from None
         trees = None
         if "trees" in declared:
             try:
@@ -127,4 +145,4 @@ class ModelInputs:
             if declared.get("isoform_columns", []) != trees.isoform_names:
                 raise InputError(f"{source}: its trees read isoform columns {declared.get('isoform_columns', [])}, "
                                  f"this version computes {trees.isoform_names}")
-        return cls(np.asarray(table, dtype=np.float32), feature_set, trees, declared.get("tree_blend"))
+        return cls(np.asarray(table, dtype=np.float32), feature_set, trees, declared.get("tree_blend"), context)

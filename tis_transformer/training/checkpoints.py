@@ -32,15 +32,16 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
 
     From MLM pretraining every weight but the output head (its shape differs)
     is taken; from an earlier TIS model of the same architecture, the head
-    too.  The hexamer table and the trees are never taken: they belong to
+    too.  The feature tables and the trees are never taken: they belong to
     this run's training data.
     """
     state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
     own = model.state_dict()
     kept = {k: v for k, v in state.items()
             if k in own and own[k].shape == v.shape
-            and not k.endswith(("hexamer_log_odds", "tree_model", "tree_stage_one"))}
-    optional = (".head.", ".feature_emb.", ".feature_head.", "hexamer_log_odds", "feature_shift", "feature_scale",
+            and not k.endswith(("hexamer_log_odds", "start_context_log_odds", "tree_model", "tree_stage_one"))}
+    optional = (".head.", ".feature_emb.", ".feature_head.", "hexamer_log_odds", "start_context_log_odds",
+                "feature_shift", "feature_scale",
                 "non_atg_logit_shift", "non_start_logit_shift", "tree_model", "tree_stage_one")
     missing = [k for k in own if k not in kept and not any(part in k for part in optional)]
     if missing:

@@ -17,6 +17,7 @@ from tis_transformer.predictor.tokens import PAD
 from tis_transformer.predictor.trees import TreeScorer
 from tis_transformer.training.datasets import concatenate, Dataset, load_dataset
 from tis_transformer.training.hexamers import fit_hexamer_log_odds
+from tis_transformer.training.start_context import fit_start_context_log_odds
 
 DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
 
@@ -50,6 +51,9 @@ class BatchedTranscripts(torch.utils.data.Dataset):
     hexamer_log_odds : np.ndarray, optional
         The features' hexamer table (``fit_hexamer_log_odds`` on the
         training transcripts); None zeroes the hexamer columns.
+    start_context_log_odds : np.ndarray, optional
+        The features' start-context table (``fit_start_context_log_odds``);
+        None zeroes the start-context columns.
     trees : TreeScorer, optional
         With ``features``, append these trees' logit as a last column
         (``tis_transformer.predictor.trees``).
@@ -62,7 +66,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
                  seed: int = 0, crop_len: int | None = None, random_crop: bool = False,
                  features: bool = False, tis_crop_frac: float = 0.0,
                  hexamer_log_odds: np.ndarray | None = None, trees: TreeScorer | None = None,
-                 isoforms: IsoformIndex | None = None):
+                 isoforms: IsoformIndex | None = None, start_context_log_odds: np.ndarray | None = None):
         self.data = data
         self.max_tokens = max_tokens
         self.max_per_batch = max_per_batch
@@ -74,7 +78,7 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         self.tis_crop_frac = tis_crop_frac
         # the model's inputs as the predictor computes them (a table of zeros when none was fitted)
         self.inputs = ModelInputs(hexamer_log_odds if hexamer_log_odds is not None else np.zeros(HEXAMERS),
-                                  trees=trees) if features else None
+                                  trees=trees, start_context_log_odds=start_context_log_odds) if features else None
         self.isoforms = isoforms
         self.set_epoch(0)
 
@@ -184,6 +188,7 @@ class TranscriptData(L.LightningDataModule):
         # each set's starts, for trees that read isoform columns: a set is one input, as a FASTA is to impute
         self.isoforms: dict[str, IsoformIndex] = {}
         self.hexamer_log_odds: np.ndarray | None = None
+        self.start_context_log_odds: np.ndarray | None = None
 
     def setup(self, stage: str | None = None) -> None:
         for name, paths in self.split.items():
@@ -192,6 +197,7 @@ class TranscriptData(L.LightningDataModule):
         if self.features and self.hexamer_log_odds is None:
             train = self.sets["train"]
             self.hexamer_log_odds = fit_hexamer_log_odds(train.transcript(i) for i in range(len(train)))
+            self.start_context_log_odds = fit_start_context_log_odds(train.transcript(i) for i in range(len(train)))
 
     def _loader(self, name: str, shuffle: bool) -> torch.utils.data.DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
@@ -200,7 +206,7 @@ class TranscriptData(L.LightningDataModule):
         trees = network.tree_scorer() if network is not None else None
         if trees is not None and trees.isoform_columns and name not in self.isoforms:
             data = self.sets[name]
-            inputs = ModelInputs(self.hexamer_log_odds, trees=trees)
+            inputs = ModelInputs(self.hexamer_log_odds, trees=trees, start_context_log_odds=self.start_context_log_odds)
             self.isoforms[name] = inputs.isoform_index([data.transcript(i)[0] for i in range(len(data))])
         batches = BatchedTranscripts(self.sets[name], self.max_tokens, self.max_per_batch,
                                      shuffle=shuffle, seed=self.seed,
@@ -208,7 +214,8 @@ class TranscriptData(L.LightningDataModule):
                                      random_crop=self.random_crop, features=self.features,
                                      tis_crop_frac=self.tis_crop_frac if name == "train" else 0.0,
                                      hexamer_log_odds=self.hexamer_log_odds,
-                                     trees=trees, isoforms=self.isoforms.get(name))
+                                     trees=trees, isoforms=self.isoforms.get(name),
+                                     start_context_log_odds=self.start_context_log_odds)
         batches.set_epoch(epoch)
         return torch.utils.data.DataLoader(batches, batch_size=None, shuffle=shuffle,
                                            num_workers=self.num_workers)

@@ -96,7 +96,8 @@ class TISModel(_Base):
     def setup(self, stage: str) -> None:
         # the data module has fitted the features' hexamer table on the training split by now
         # (Lightning sets the data up first); a resumed run then restores the same table
-        self.take_feature_table(getattr(getattr(self.trainer, "datamodule", None), "hexamer_log_odds", None))
+        data = getattr(self.trainer, "datamodule", None)
+        self.take_feature_table(getattr(data, "hexamer_log_odds", None), getattr(data, "start_context_log_odds", None))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # the trees' size is known only now: size their buffers for load_state_dict
@@ -106,10 +107,13 @@ class TISModel(_Base):
                 if f"network.{name}" in state:
                     setattr(self.network, name, torch.empty_like(state[f"network.{name}"]))
 
-    def take_feature_table(self, table: np.ndarray | None) -> None:
-        """Use ``table`` (``fit_hexamer_log_odds`` of the training split) for the input features."""
+    def take_feature_table(self, table: np.ndarray | None, start_context: np.ndarray | None = None) -> None:
+        """Use ``table`` and ``start_context`` (``fit_hexamer_log_odds`` and ``fit_start_context_log_odds`` of the
+        training split) for the input features."""
         if self.network.config.n_features and table is not None:
             self.network.hexamer_log_odds.copy_(torch.from_numpy(table))
+        if self.network.start_context_table() is not None and start_context is not None:
+            self.network.start_context_log_odds.copy_(torch.from_numpy(start_context))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         mask = batch["tokens"] != PAD

@@ -25,7 +25,8 @@ from performer_pytorch.performer_pytorch import (
 )
 from torch import nn
 
-from tis_transformer.predictor.features import HEXAMERS, IS_ATG_COLUMN, NEAR_COGNATE_COLUMN
+from tis_transformer.predictor.features import (HEXAMERS, IS_ATG_COLUMN, NEAR_COGNATE_COLUMN, START_CONTEXT,
+                                                START_CONTEXT_SHAPE)
 from tis_transformer.predictor.tokens import NUM_TOKENS, PAD
 
 
@@ -44,7 +45,9 @@ class NetworkConfig:
     ``tree_blend`` > 0 (with a feature head) blends, at ATGs, the feature
     head's logit with that of boosted trees (``tis_transformer.predictor.trees``),
     which arrives as one more input-feature column: (1 - tree_blend) parts
-    head to tree_blend parts trees.
+    head to tree_blend parts trees.  ``depth`` 0 (with a feature head) is a
+    network without the transformer: it computes the feature head, blended
+    with the trees, and nothing else.
     """
 
     dim: int = 30
@@ -148,6 +151,8 @@ class TISNetwork(nn.Module):
             # the input features' hexamer table is fitted on the training data; kept
             # with the weights so that checkpoints and exports carry it
             self.register_buffer("hexamer_log_odds", torch.zeros(HEXAMERS))
+        if c.n_features > START_CONTEXT.start:
+            self.register_buffer("start_context_log_odds", torch.zeros(START_CONTEXT_SHAPE))
         self.dropout = nn.Dropout(c.emb_dropout)
         self.performer = Performer(
             dim=c.dim,
@@ -191,6 +196,8 @@ class TISNetwork(nn.Module):
             # added again where neither an ATG nor a near-cognate codon starts (features orf-v5 on): prefitting
             # sets it from how rarely translation starts at those in the training data
             self.register_buffer("non_start_logit_shift", torch.zeros(()))
+        if not c.depth and not c.feature_head:
+            raise ValueError("a network without transformer layers (depth 0) needs a feature head")
         if c.tree_blend:
             if not c.feature_head:
                 raise ValueError("tree_blend needs a feature head (feature_head > 0)")
@@ -204,6 +211,12 @@ class TISNetwork(nn.Module):
         if not self.config.n_features:
             return None
         return self.hexamer_log_odds.detach().cpu().numpy()
+
+    def start_context_table(self):
+        """The input features' start-context log-odds as numpy, or None for a feature set without them."""
+        if self.config.n_features <= START_CONTEXT.start:
+            return None
+        return self.start_context_log_odds.detach().cpu().numpy()
 
     def set_trees(self, model: bytes, stage_one: bytes = b"") -> None:
         """Keep serialized trees (``tis_transformer.predictor.trees``; the second stage and the first of two) with the weights."""
@@ -238,7 +251,7 @@ class TISNetwork(nn.Module):
         from tis_transformer.predictor.model_inputs import ModelInputs
 
         return ModelInputs(self.feature_table(), feature_set_of(self.config.n_features), self.tree_scorer(),
-                           self.config.tree_blend or None)
+                           self.config.tree_blend or None, self.start_context_table())
 
     def fix_projections(self) -> None:
         """Stop redrawing the random-feature projections (for evaluation and export)."""
@@ -273,6 +286,8 @@ class TISNetwork(nn.Module):
         torch.Tensor
             ``(batch, length, num_outputs)`` logits.
         """
+        if not self.config.depth:
+            return self.feature_logits(features)
         if mask is None:
             mask = tokens != PAD
         n = tokens.shape[1]

@@ -92,7 +92,7 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         alone = np.random.default_rng((seed, 1)).random(len(data)) < alone_share
     for i in range(len(data)):
         tokens, y = data.transcript(i)
-        f = orf_features(tokens, table, feature_set_of(network.config.n_features))
+        f = orf_features(tokens, table, feature_set_of(network.config.n_features), network.start_context_table())
         candidate = (f[:, IS_ATG_COLUMN] > 0) | (y > 0)
         sampled = ~candidate & (rng.random(len(y)) < other_fraction)
         keep = candidate | sampled
