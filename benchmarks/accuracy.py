@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_common as bc  # noqa: E402
 
 METRICS = (("roc_auc", "ROC AUC all", 5), ("pr_auc", "PR AUC all", 4), ("roc_auc_atg", "ROC AUC ATG", 4),
-           ("pr_auc_atg", "PR AUC ATG", 4), ("top_k", "top-k", 3))
+           ("pr_auc_atg", "PR AUC ATG", 4), ("top_k", "top-k", 3), ("top_1", "top-1", 3))
 
 
 def parse_args(argv=None):

@@ -49,3 +49,13 @@ def test_atg_mask_and_tis_metrics():
     assert m["tis"] == 1 and m["positions"] == 7
     assert m["pr_auc"] == pytest.approx(1.0) and m["roc_auc_atg"] == pytest.approx(1.0)
     assert m["top_k"] == pytest.approx(1.0)
+
+
+def test_top_1_counts_transcripts_with_a_tis_whose_best_position_is_one():
+    from tis_transformer.predictor.metrics import top_1_accuracy
+
+    labels = [np.array([0, 1, 0]), np.array([1, 0, 0, 0]), np.array([0, 0]), np.array([0, 0, 1])]
+    scores = [np.array([.1, .9, .2]), np.array([.3, .5, .1, 0]), np.array([.9, .1]), np.array([.5, .2, .5])]
+    # hit, miss, no TIS (not counted), tie at the top whose first position is not the TIS: miss
+    assert top_1_accuracy(labels, scores) == pytest.approx(1 / 3)
+    assert np.isnan(top_1_accuracy([np.array([0, 0])], [np.array([.1, .2])]))

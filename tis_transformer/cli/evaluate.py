@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tis_transformer.predictor.metrics import atg_mask, tis_metrics
+from tis_transformer.predictor.metrics import atg_mask, tis_metrics, top_1_accuracy
 from tis_transformer.training.datasets import Dataset, load_dataset
 from tis_transformer.predictor.read import InputError
 
@@ -23,6 +23,9 @@ def score_dataset(data: Dataset, probabilities: list[np.ndarray]) -> dict:
     atg = np.concatenate([atg_mask(data.transcript(i)[0]) for i in range(len(data))])
     result = tis_metrics(data.labels(), scores, atg)
     result["transcripts"] = len(data)
+    labels = [data.transcript(i)[1] for i in range(len(data))]
+    result["top_1"] = top_1_accuracy(labels, probabilities)
+    result["coding_transcripts"] = sum(bool(np.any(y)) for y in labels)
     return result
 
 

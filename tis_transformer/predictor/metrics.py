@@ -92,6 +92,16 @@ def top_k_accuracy(labels: np.ndarray, scores: np.ndarray, k: int | None = None)
     return float(labels[top].mean())
 
 
+def top_1_accuracy(labels: list, scores: list) -> float:
+    """Fraction of the transcripts with an annotated TIS whose highest-scoring position is one.
+
+    ``labels`` and ``scores`` hold one array per transcript.  A tie at the top
+    counts as a hit only when the first of the tied positions is a TIS.
+    """
+    hits = [bool(y[int(np.argmax(s))]) for y, s in zip(labels, scores) if len(y) and np.any(y)]
+    return float(np.mean(hits)) if hits else float("nan")
+
+
 def tis_metrics(labels: np.ndarray, scores: np.ndarray, atg: np.ndarray) -> dict:
     """All pooled metrics of the paper for one set of transcripts.
 
