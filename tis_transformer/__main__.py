@@ -31,6 +31,7 @@ examples:
   zcat transcripts.fa.gz | tis-transformer impute - -o sites.bed
   tis-transformer impute ATGGCCTAA...                    a sequence typed on the command line
   tis-transformer impute transcripts.fa my_model.onnx    a model exported from your own training
+  tis-transformer impute transcripts.fa fold*.onnx       an ensemble: the mean probability of the models
 
 reading the scores:
   Every nucleotide gets the probability that translation starts there. The
@@ -75,8 +76,11 @@ def _impute_parser(sub) -> None:
                        epilog=IMPUTE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", nargs="?", help="a FASTA file (.fa/.fasta/.fna, gzip or not), an original-format "
                    ".npy, - for FASTA on standard input, or a sequence (A, C, G, T, U, N); none with --genome")
-    p.add_argument("model", nargs="?", default=None,
-                   help="ONNX model file or shipped model name (default: the shipped human model)")
+    p.add_argument("model", nargs="*", default=[],
+                   help="ONNX model file or shipped model name (default: the shipped human model). "
+                   "Several make an ensemble: each runs on its own inputs and the per-nucleotide "
+                   "probabilities are averaged (mean of probabilities, not of logits), e.g. the K "
+                   "models of a cross-validation")
     p.add_argument("-o", "--output", action="append", metavar="[FORMAT:]PATH",
                    help="output file, - for standard output; the format follows its suffix (.tsv, .gff3, "
                    ".bed, .npy) or a FORMAT: prefix (tsv, gff3, bed, npy, positions, multiqc: MultiQC custom "
