@@ -134,3 +134,31 @@ def test_errors_are_one_line_and_leave_nothing(tmp_path, capsys):
         (["prepare", str(GENOME)], "prepare needs INPUT and OUTPUT.npz"),
     ]:
         assert main(argv) == 1 and message in capsys.readouterr().err
+
+
+def test_a_cds_open_at_its_5_end_gets_no_label(tmp_path):
+    # Ensembl leaves the start_codon feature off a CDS tagged cds_start_NF
+    gtf = tmp_path / "start_nf.gtf"
+    gtf.write_text("".join(line for line in (DATA / "ensembl.gtf").read_text().splitlines(keepends=True)
+                           if not (line.split("\t")[2:3] == ["start_codon"] and '"ENST00000629237"' in line)))
+    # RefSeq marks a partial CDS by a range open at its 5' end: end_range on the minus strand
+    gff3 = tmp_path / "partial.gff3"
+    lines = []
+    for line in (DATA / "refseq.gff3").read_text().splitlines(keepends=True):
+        fields = line.split("\t")
+        if len(fields) == 9 and fields[2] == "CDS" and "Parent=rna-NM_000003.1" in fields[8]:
+            line = line.rstrip("\n") + f";partial=true;end_range={fields[4]},.\n"
+        lines.append(line)
+    gff3.write_text("".join(lines))
+    for annotation, transcript_id in ((gtf, "ENST00000629237"), (gff3, "rna-NM_000003.1")):
+        out = tmp_path / annotation.stem
+        assert prepare(out, annotation) == 0
+        labelled = {k for k, (_, tis) in read_folder(out).items() if tis}
+        assert len(labelled) == 7 and transcript_id not in labelled
+        assert transcript_id in read_folder(out)
+    # a plus-strand CDS with an end_range is open at its 3' end only: still labelled
+    plus = tmp_path / "plus.gff3"
+    plus.write_text((DATA / "refseq.gff3").read_text().replace(
+        "Parent=rna-NM_000001.1", "Parent=rna-NM_000001.1;end_range=9,."))
+    assert prepare(tmp_path / "plus", plus) == 0
+    assert read_folder(tmp_path / "plus")["rna-NM_000001.1"][1] == [0]

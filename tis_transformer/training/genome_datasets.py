@@ -6,13 +6,14 @@ genome by the reader that ``impute --genome`` uses
 annotated CDS is labelled as its TIS: the CDS's lowest coordinate on the plus
 strand, its highest on the minus strand, placed on the transcript across the
 exons (a start codon split by an intron is labelled at its first nucleotide,
-as the genome reader types ORFs). The datasets are those of
+as the genome reader types ORFs); a CDS the annotation marks as open at its
+5' end (``Transcript.cds_start_complete``) gets no label. The datasets are those of
 :mod:`tis_transformer.training.datasets`, one per genome sequence, named
 after it, so that ``train`` can hold chromosomes out by file name.
 
-The output folder appears whole or not at all: the files are written into a
-hidden folder beside it and moved into place only when every chromosome is
-done and checked.
+No file appears until every chromosome is written and the annotation is
+checked against the whole genome: the files are staged in a hidden folder on
+the same file system and then moved into place, each at once.
 """
 
 from __future__ import annotations
@@ -55,8 +56,13 @@ class Written:
 
 
 def cds_start(transcript: Transcript) -> int | None:
-    """0-based position on the transcript of its CDS's first nucleotide; None for a non-coding transcript."""
-    if transcript.cds is None:
+    """0-based position on the transcript of its CDS's first nucleotide.
+
+    None for a non-coding transcript, and for a CDS that the annotation
+    marks as open at its 5' end (``Transcript.cds_start_complete``): its
+    first nucleotide is where the annotation stops knowing, not a TIS.
+    """
+    if transcript.cds is None or not transcript.cds_start_complete:
         return None
     low, high = transcript.cds
     # the reader checked that both ends of the coding features lie on exons
@@ -88,8 +94,13 @@ def chromosome_datasets(genome: str | Path, annotation: str | Path,
         transcripts = [t for t in transcripts if t.biotype in biotypes]
         if not transcripts:
             raise InputError(f"{annotation}: no transcript of biotype {', '.join(sorted(biotypes))}")
-    log.info("%d transcripts (%d coding) in %s", len(transcripts), sum(t.cds is not None for t in transcripts),
-             annotation)
+    coding = sum(t.cds is not None for t in transcripts)
+    open_start = sum(t.cds is not None and not t.cds_start_complete for t in transcripts)
+    log.info("%d transcripts (%d coding) in %s", len(transcripts), coding, annotation)
+    if open_start:
+        # kept, as every transcript is, but without a label: their TIS lies upstream of what is annotated
+        log.info("%d coding transcripts have a CDS open at its 5' end (no start_codon feature, or a GFF3 "
+                 "start_range/end_range) and get no TIS label", open_start)
     current, ids, tokens, labels = None, [], [], []
     for name, transcript, spliced in spliced_transcripts(genome, annotation, transcripts, missing="error"):
         if name != current:
