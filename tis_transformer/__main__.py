@@ -31,6 +31,7 @@ examples:
   zcat transcripts.fa.gz | tis-transformer impute - -o sites.bed
   tis-transformer impute ATGGCCTAA...                    a sequence typed on the command line
   tis-transformer impute transcripts.fa my_model.onnx    a model exported from your own training
+  tis-transformer impute transcripts.fa fold*.onnx       an ensemble: the mean probability of the models
 
 reading the scores:
   Every nucleotide gets the probability that translation starts there. The
@@ -75,8 +76,11 @@ def _impute_parser(sub) -> None:
                        epilog=IMPUTE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", nargs="?", help="a FASTA file (.fa/.fasta/.fna, gzip or not), an original-format "
                    ".npy, - for FASTA on standard input, or a sequence (A, C, G, T, U, N); none with --genome")
-    p.add_argument("model", nargs="?", default=None,
-                   help="ONNX model file or shipped model name (default: the shipped human model)")
+    p.add_argument("model", nargs="*", default=[],
+                   help="ONNX model file or shipped model name (default: the shipped human model). "
+                   "Several make an ensemble: each runs on its own inputs and the per-nucleotide "
+                   "probabilities are averaged (mean of probabilities, not of logits), e.g. the K "
+                   "models of a cross-validation")
     p.add_argument("-o", "--output", action="append", metavar="[FORMAT:]PATH",
                    help="output file, - for standard output; the format follows its suffix (.tsv, .gff3, "
                    ".bed, .npy) or a FORMAT: prefix (tsv, gff3, bed, npy, positions, multiqc: MultiQC custom "
@@ -129,14 +133,37 @@ def _evaluate_parser(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
 
 
+PREPARE_EXAMPLES = """\
+examples:
+  tis-transformer prepare chr1.npy.gz chr1.npz
+  tis-transformer prepare transcripts.fa data.npz --tis_table tis.tsv
+  tis-transformer prepare --genome genome.fa.gz --annotation genes.gtf data/
+                                    data/chr1.npz, data/chr2.npz, ... for train data/ chr2.npz chr3.npz
+"""
+
+
 def _prepare_parser(sub) -> None:
-    p = sub.add_parser("prepare", help="convert training data into a compact .npz dataset",
+    p = sub.add_parser("prepare", help="convert training data into compact .npz datasets",
+                       usage="%(prog)s [-h] INPUT OUTPUT.npz [--tis_table TSV]\n"
+                       "       %(prog)s [-h] --genome GENOME.fa --annotation ANNOTATION.gtf|.gff3 OUT_DIR "
+                       "[--biotypes B1,B2]",
                        description="Write a pickle-free .npz dataset from an original .npy(.gz) file, "
                        "or from a FASTA whose headers carry CDS:start-end (GENCODE style) or with a "
-                       "TSV of transcript_id<TAB>TIS position (1-based).")
-    p.add_argument("input", help="original .npy/.npy.gz, or FASTA")
-    p.add_argument("output", help="output .npz")
+                       "TSV of transcript_id<TAB>TIS position (1-based). With --genome and --annotation, "
+                       "write one CHROMOSOME.npz per genome sequence into OUT_DIR: every transcript of the "
+                       "annotation, coding or not, with the first nucleotide of its annotated CDS labelled "
+                       "as its TIS.", epilog=PREPARE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", nargs="?", help="original .npy/.npy.gz, or FASTA; with --genome: OUT_DIR, a new "
+                   "folder or one without .npz/.npy files")
+    p.add_argument("output", nargs="?", help="output .npz (none with --genome)")
     p.add_argument("--tis_table", help="TSV of transcript_id<TAB>position (1-based) for a FASTA input")
+    genome = p.add_argument_group("from a genome", "transcripts built from an annotation's exon features, "
+                                  "as impute --genome builds them")
+    genome.add_argument("--genome", metavar="GENOME.fa", help="genome FASTA (plain, gzip or bgzip)")
+    genome.add_argument("--annotation", metavar="ANNOTATION.gtf|.gff3",
+                        help="GTF or GFF3 whose exon features make the transcripts and whose CDS gives the TIS")
+    genome.add_argument("--biotypes", metavar="B1,B2", help="only transcripts of these biotypes (default: all)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no log lines")
 
 
 def _export_parser(sub) -> None:

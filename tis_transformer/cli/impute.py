@@ -17,7 +17,7 @@ from tis_transformer.predictor.output_files import check_outputs
 from tis_transformer.predictor.progress import Progress
 from tis_transformer.predictor.read import InputError, is_file_argument, read_records
 from tis_transformer.predictor.report import open_report, run_description
-from tis_transformer.predictor.runner import Predictor
+from tis_transformer.predictor.ensemble import open_models
 from tis_transformer.predictor.write import STDOUT, parse_output, write_outputs
 
 log = logging.getLogger("tis_transformer")
@@ -84,9 +84,9 @@ def _run(args, source: str, shown: str) -> int:
     if literal:
         # a literal sequence prints to stdout, which cannot be unwritten: check it first
         records = list(records)
-    predictor = Predictor(args.model, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
-    refuse_overwriting_inputs(written, [predictor.path])
-    log.info("model %s on %s", predictor.path.name, predictor.device.upper())
+    predictor = open_models(args.model, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
+    refuse_overwriting_inputs(written, [m.path for m in predictor.members])
+    log.info("model %s on %s", predictor.label, predictor.device.upper())
     compare = predictor.reads_isoforms and not args.alone
     total = None
     isoforms = None
@@ -106,7 +106,7 @@ def _run(args, source: str, shown: str) -> int:
         log.info("compared %d starts of %d distinct transcripts across the input (--alone skips this)",
                  len(isoforms), isoforms.transcripts)
     shown_input = "standard input" if shown == STDOUT else "a sequence on the command line" if literal else shown
-    header = run_header(predictor.path.stem, compare, "input", {"input": shown_input}, args.threshold, args.top_k)
+    header = run_header(predictor.label, compare, "input", {"input": shown_input}, args.threshold, args.top_k)
     progress = Progress(enabled=not args.quiet and not literal, total=total)
     results = progress.track(predictor.predict_records(records, isoforms))
     with progress:

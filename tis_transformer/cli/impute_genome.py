@@ -18,13 +18,14 @@ log = logging.getLogger("tis_transformer")
 
 def run(args) -> int:
     """Genome mode of ``impute``, from the parsed arguments."""
-    from tis_transformer.predictor.runner import Predictor
+    from tis_transformer.predictor.ensemble import open_models
     from tis_transformer.predictor.progress import Progress
     from tis_transformer.predictor.output_files import check_outputs
 
     if not args.annotation:
         raise InputError("--genome needs --annotation (a GTF or GFF3 of the transcripts)")
-    model = args.model if args.model is not None else args.input
+    # no transcript input in genome mode: the first positional argument is already a model
+    models = ([args.input] if args.input is not None else []) + list(args.model or [])
     started = time.perf_counter()
     targets = output_targets(args.output, args.format, args.annotation)
     if not Path(args.genome).exists():
@@ -41,9 +42,9 @@ def run(args) -> int:
         log.info("%d transcripts of biotypes %s", len(transcripts), ", ".join(sorted(wanted)))
         if not transcripts:
             raise InputError(f"{args.annotation}: no transcript of biotype {', '.join(sorted(wanted))}")
-    predictor = Predictor(model, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
-    refuse_overwriting_inputs(targets, [predictor.path])
-    log.info("model %s on %s", predictor.path.name, predictor.device.upper())
+    predictor = open_models(models, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
+    refuse_overwriting_inputs(targets, [m.path for m in predictor.members])
+    log.info("model %s on %s", predictor.label, predictor.device.upper())
     with TranscriptCache() as cache:
         build_transcripts(args.genome, args.annotation, transcripts, cache)
         log.info("%d transcripts, %d nt spliced from %s", len(cache.entries), cache.size, args.genome)
@@ -53,7 +54,7 @@ def run(args) -> int:
             isoforms = predictor.isoform_index(lambda: (tokens for _, tokens in cache.records()))
             log.info("compared %d starts of %d distinct transcripts across the annotation (--alone skips this)",
                      len(isoforms), isoforms.transcripts)
-        header = run_header(predictor.path.stem, compare, "annotation",
+        header = run_header(predictor.label, compare, "annotation",
                             {"genome": args.genome, "annotation": args.annotation}, args.threshold, args.top_k)
         total = {"transcripts": len(cache.entries), "nucleotides": cache.size}
         with Progress(enabled=not args.quiet, total=total) as progress:

@@ -1,13 +1,28 @@
-"""The ``prepare`` command: one data file (original .npy, or FASTA with CDS ranges) to a pickle-free ``.npz``."""
+"""The ``prepare`` command: training data as pickle-free ``.npz`` datasets.
+
+``prepare INPUT OUTPUT.npz`` converts one file (original .npy, or FASTA with
+CDS ranges); ``prepare --genome G.fa --annotation A.gtf OUT_DIR`` writes one
+dataset per chromosome from a genome and its annotation.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.datasets import read_fasta, read_original, save_dataset
 
+log = logging.getLogger("tis_transformer")
+
 
 def run(args) -> int:
-    """The ``prepare`` command: convert one file into a ``.npz`` dataset."""
+    """The ``prepare`` command: convert one file into a ``.npz`` dataset, or a genome into a folder of them."""
+    if args.genome or args.annotation:
+        return run_genome(args)
+    if args.input is None or args.output is None:
+        raise InputError("prepare needs INPUT and OUTPUT.npz, or --genome, --annotation and OUT_DIR")
+    if args.biotypes:
+        raise InputError("--biotypes applies to --genome input only")
     source = str(args.input)
     if source.endswith((".npy", ".npy.gz")):
         if args.tis_table:
@@ -22,4 +37,24 @@ def run(args) -> int:
         raise InputError(f"{output}: the output must end in .npz")
     save_dataset(dataset, output)
     print(f"{output}: {len(dataset)} transcripts, {dataset.tokens.size} nt, {dataset.tis.size} TISs")
+    return 0
+
+
+def run_genome(args) -> int:
+    """``prepare --genome G.fa --annotation A.gtf OUT_DIR``: one ``CHROMOSOME.npz`` per genome sequence."""
+    from tis_transformer.training.genome_datasets import write_genome_datasets
+
+    if not (args.genome and args.annotation):
+        raise InputError("--genome and --annotation go together (a genome FASTA and its GTF or GFF3)")
+    if args.input is None or args.output is not None:
+        raise InputError("prepare --genome G.fa --annotation A.gtf takes one OUT_DIR, the folder to write")
+    if args.tis_table:
+        raise InputError("--tis_table applies to FASTA input only; --genome labels each annotated CDS start")
+    biotypes = {b.strip() for b in args.biotypes.split(",") if b.strip()} if args.biotypes else None
+    written = write_genome_datasets(args.genome, args.annotation, args.input, biotypes)
+    for item in written:
+        log.info("%s: %s, %d transcripts, %d nt, %d TISs", item.path, item.chromosome, item.transcripts,
+                 item.nucleotides, item.tis)
+    print(f"{args.input}: {len(written)} files, {sum(w.transcripts for w in written)} transcripts, "
+          f"{sum(w.nucleotides for w in written)} nt, {sum(w.tis for w in written)} TISs")
     return 0

@@ -53,9 +53,11 @@ def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool 
         One sequence, or an iterable of sequences (``str``) and/or
         ``(id, sequence)`` pairs. DNA or RNA letters in any case; IUPAC
         ambiguity codes read as N.
-    model : str, optional
+    model : str or list of str, optional
         A shipped model name or an ``.onnx`` file (default: the shipped
-        human model). Ignored when ``predictor`` is given.
+        human model); a list of them for an ensemble, whose probabilities
+        are the mean of the models' (``tis_transformer.predictor.ensemble``).
+        Ignored when ``predictor`` is given.
     alone : bool
         Score each sequence as if it were the only one. By default each start
         codon is compared with the same start in the other sequences given,
@@ -67,8 +69,10 @@ def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool 
         Where onnxruntime runs the model.
     threads : int
         CPU threads (0: all cores).
-    predictor : tis_transformer.predictor.runner.Predictor, optional
-        A loaded model, to avoid loading it again across calls.
+    predictor : Predictor or Ensemble, optional
+        A loaded model (``tis_transformer.Predictor``) or ensemble
+        (``tis_transformer.predictor.ensemble.open_models``), to avoid
+        loading it again across calls.
 
     Returns
     -------
@@ -90,9 +94,9 @@ def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool 
     """
     records = _records(sequences)
     if predictor is None:
-        from tis_transformer.predictor.runner import Predictor
+        from tis_transformer.predictor.ensemble import open_models
 
-        predictor = Predictor(model, device=device, threads=threads)
+        predictor = open_models(model, device=device, threads=threads)
     tokens = [t for _, t in records]
     isoforms = None if alone or not predictor.reads_isoforms else predictor.isoform_index(tokens)
     probabilities = predictor.predict(tokens, isoforms)

@@ -372,7 +372,9 @@ def run_description(header: Mapping[str, str], predictor, isoforms, progress, ta
     if isoforms is not None:
         run["mode"] = f"{run.get('mode', 'isoform comparison')} ({len(isoforms):,} starts of " \
                       f"{isoforms.transcripts:,} transcripts)"
-    run["model"] = f"{predictor.path.name} ({predictor.metadata.get('name', predictor.path.stem)})"
+    described = [f"{m.path.name} ({m.metadata.get('name', m.path.stem)})" for m in predictor.members]
+    run["model"] = described[0] if len(described) == 1 else \
+        f"mean of {len(described)} models: " + ", ".join(described)
     run["device"] = predictor.device.upper()
     run["outputs"] = ", ".join(f"{path or 'standard output'} ({fmt})" for path, fmt in targets)
     run["input size"] = f"{progress.records:,} transcripts, {progress.nucleotides:,} nt"

@@ -118,6 +118,16 @@ class Predictor:
         return sorted(sessions, key=lambda pair: pair[0])
 
     @property
+    def label(self) -> str:
+        """What output headers name the model by: its file name without ``.onnx``."""
+        return self.path.stem
+
+    @property
+    def members(self) -> list:
+        """The single models whose probabilities this gives: itself (an ``Ensemble`` has several)."""
+        return [self]
+
+    @property
     def uses_features(self) -> bool:
         """Whether the model reads input features besides its tokens."""
         return self.inputs is not None

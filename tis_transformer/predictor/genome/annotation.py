@@ -59,6 +59,13 @@ class Transcript(NamedTuple):
         Empty where the annotation gives none (StringTie gives no name).
     line : int
         Line of the file where the transcript's first exon is.
+    cds_start_complete : bool
+        False when the annotation marks the CDS as open at its 5' end, so
+        that its first nucleotide is no start codon: a GTF that gives
+        ``start_codon`` features but none to this transcript (Ensembl and
+        GENCODE leave them off CDSs tagged ``cds_start_NF``), or a GFF3 CDS
+        with ``start_range`` on the plus strand, ``end_range`` on the minus
+        (RefSeq's partial CDSs). True otherwise, non-coding transcripts included.
     """
 
     transcript_id: str
@@ -70,17 +77,20 @@ class Transcript(NamedTuple):
     gene_name: str
     biotype: str
     line: int
+    cds_start_complete: bool = True
 
 
 class _Parts:
     """Exons and coding pieces of one transcript while the file is read."""
 
-    __slots__ = ("chrom", "strand", "exons", "coding", "line")
+    __slots__ = ("chrom", "strand", "exons", "coding", "line", "start_codon", "open_start")
 
     def __init__(self, chrom: str, strand: str, line: int):
         self.chrom, self.strand, self.line = chrom, strand, line
         self.exons = array("q")  # start, end, line per exon: 24 bytes each
         self.coding: list | None = None
+        self.start_codon = False  # a start_codon feature was seen
+        self.open_start = False  # a GFF3 CDS open at its 5' end was seen
 
 
 def read_annotation(path: str | Path) -> tuple[list[Transcript], dict[str, bool]]:
@@ -120,13 +130,15 @@ def read_annotation(path: str | Path) -> tuple[list[Transcript], dict[str, bool]
     if not parts:
         raise InputError(f"{path}: no exon features (empty annotation)")
     transcripts, skipped = [], 0
+    # a file that gives start codons at all leaves them off only CDSs that lack one
+    with_start_codons = any(found.start_codon for found in parts.values())
     for transcript_id, found in parts.items():
         if not found.exons:
             continue  # coding pieces without exons: not a transcript we can build
         if found.strand not in "+-":
             skipped += 1
             continue
-        transcripts.append(_finish(path, transcript_id, found, attributes(transcript_id)))
+        transcripts.append(_finish(path, transcript_id, found, attributes(transcript_id), with_start_codons))
     if skipped:
         log.warning("skipped %d transcripts without a strand ('.'), which cannot be read 5' to 3'", skipped)
     if not transcripts:
@@ -223,7 +235,10 @@ def _parts_of(path: Path, parts: dict, transcript_id: str, fields: list, number:
 def _add(found: _Parts, kind: str, start: int, end: int, number: int) -> None:
     if kind == _EXON:
         found.exons.extend((start, end, number))
-    elif found.coding is None:
+        return
+    if kind == "start_codon":
+        found.start_codon = True
+    if found.coding is None:
         found.coding = [start, end, number]
     else:
         found.coding[0] = min(found.coding[0], start)
@@ -332,9 +347,13 @@ def _read_gff3(path: Path, lines: Iterator) -> tuple[dict, object]:
             parents = values.get("Parent")
             if not parents:
                 raise InputError(f"{path}: line {number}: {fields[2]} without a Parent attribute")
+            # RefSeq marks a CDS without its start codon by a range open at its 5' end
+            open_start = fields[2] == _CDS and ("start_range" if fields[6] == "+" else "end_range") in values
             for parent in parents.split(","):
                 transcript_id = unquote(parent)
-                _add(_parts_of(path, parts, transcript_id, fields, number), fields[2], fields[3], fields[4], number)
+                found = _parts_of(path, parts, transcript_id, fields, number)
+                _add(found, fields[2], fields[3], fields[4], number)
+                found.open_start = found.open_start or open_start
         elif "ID" in values:
             parent = values.get("Parent", "").split(",")[0]
             features[unquote(values["ID"])] = (fields[2], unquote(parent),
@@ -358,7 +377,7 @@ def _first_of(values: dict, keys: tuple) -> str:
     return ""
 
 
-def _finish(path: Path, transcript_id: str, found: _Parts, attributes: tuple) -> Transcript:
+def _finish(path: Path, transcript_id: str, found: _Parts, attributes: tuple, with_start_codons: bool) -> Transcript:
     """Sort and check one transcript's exons; place its CDS."""
     values = found.exons
     # a few exons each: Python's sort beats numpy's per-call overhead here
@@ -378,5 +397,6 @@ def _finish(path: Path, transcript_id: str, found: _Parts, attributes: tuple) ->
                              f"{transcript_id!r} reach outside its exons")
         cds = (int(low), int(high))
     gene_id, gene_name, biotype = attributes
+    complete = cds is None or not found.open_start and (found.start_codon or not with_start_codons)
     return Transcript(transcript_id, found.chrom, found.strand, exons, cds, gene_id, gene_name, biotype,
-                      min(values[2::3]))
+                      min(values[2::3]), complete)

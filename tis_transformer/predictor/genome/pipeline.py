@@ -25,7 +25,7 @@ from tis_transformer.predictor.genome.write import check_targets
 from tis_transformer.predictor.output_files import _FORMAT_PREFIX, STDOUT
 from tis_transformer.predictor.read import InputError
 
-__all__ = ["TranscriptCache", "build_transcripts"]
+__all__ = ["TranscriptCache", "build_transcripts", "spliced_transcripts"]
 
 log = logging.getLogger("tis_transformer")
 
@@ -69,11 +69,35 @@ def build_transcripts(genome: str | Path, annotation: str | Path, transcripts: l
                       cache: TranscriptCache) -> None:
     """Cut every transcript out of the genome into ``cache``, in genome order then by start.
 
+    Transcripts on sequences the genome lacks are skipped with one warning
+    (see :func:`spliced_transcripts`).
+    """
+    for name, transcript, tokens in spliced_transcripts(genome, annotation, transcripts):
+        cache.add(transcript, name, tokens)
+
+
+def spliced_transcripts(genome: str | Path, annotation: str | Path, transcripts: list[Transcript],
+                        missing: str = "warn") -> Iterator[tuple[str, Transcript, np.ndarray]]:
+    """Yield ``(genome sequence name, transcript, tokens)`` for every transcript, in genome order then by start.
+
+    The genome is read once; only the sequence being read is held.
+
+    Parameters
+    ----------
+    genome, annotation : str or pathlib.Path
+        The genome FASTA, and the annotation the transcripts were read from (named in messages).
+    transcripts : list of Transcript
+        From :func:`tis_transformer.predictor.genome.annotation.read_annotation`.
+    missing : {"warn", "error"}
+        What transcripts on sequences the genome lacks make, once the genome
+        has been read: one warning (they are skipped), or an ``InputError``.
+
     Raises
     ------
     InputError
-        When no transcript lies on a sequence of the genome, or an exon runs
-        past the end of its sequence.
+        When no transcript lies on a sequence of the genome, an exon runs
+        past the end of its sequence, or (``missing="error"``) a sequence of
+        the annotation is not in the genome.
     """
     by_chrom: dict[str, list[Transcript]] = defaultdict(list)
     for t in transcripts:
@@ -95,19 +119,23 @@ def build_transcripts(genome: str | Path, annotation: str | Path, transcripts: l
             if t.exons[-1, 1] > length:
                 raise InputError(f"{annotation}: line {t.line}: transcript {t.transcript_id!r} ends at "
                                  f"{t.exons[-1, 1]}, past the end of {name} ({length} nt) in {genome}")
-            cache.add(t, name, splice(letters, t.exons, t.strand))
+            yield name, t, splice(letters, t.exons, t.strand)
         del letters
     if paired:
         log.info("paired %d annotation sequence names with the genome's: %s", len(paired),
                  ", ".join(paired[:5]) + (", ..." if len(paired) > 5 else ""))
-    missing = sorted(names - found)
+    absent = sorted(names - found)
     if not found:
         raise InputError(f"no annotated sequence is in the genome: {annotation} has "
                          f"{', '.join(sorted(names)[:4])}; {genome} has {', '.join(genome_names[:4])}")
-    if missing:
-        lost = sum(len(by_chrom[name]) for name in missing)
-        log.warning("%d transcripts on %d sequences missing from the genome were skipped: %s", lost, len(missing),
-                    ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else ""))
+    if absent:
+        lost = sum(len(by_chrom[name]) for name in absent)
+        shown = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
+        if missing == "error":
+            raise InputError(f"{lost} transcripts of {annotation} lie on {len(absent)} sequences missing from "
+                             f"{genome}: {shown}")
+        log.warning("%d transcripts on %d sequences missing from the genome were skipped: %s", lost, len(absent),
+                    shown)
 
 
 def _default_output(annotation: str, fmt: str | None) -> str:
