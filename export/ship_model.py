@@ -57,7 +57,8 @@ def main() -> int:
     parser.add_argument("checkpoint")
     parser.add_argument("--name", default="human")
     parser.add_argument("--data", type=Path, required=True, help="directory of chromosome files")
-    parser.add_argument("--held_out", required=True, help="comma-separated held-out files to score")
+    parser.add_argument("--held_out", default="",
+                        help="comma-separated held-out files to score (none for a model trained on every file)")
     parser.add_argument("--trained_on", required=True)
     parser.add_argument("--validated_on", required=True)
     parser.add_argument("--description", default="")
@@ -70,7 +71,8 @@ def main() -> int:
         onnx_path = Path(tmp) / f"{args.name}.onnx"
         meta = build_metadata(model.network, args.name, args.description, {
             "trained_on": args.trained_on.split(","), "validated_on": args.validated_on.split(","),
-            "held_out": args.held_out.split(","), "training_command": args.training_command,
+            "held_out": [name for name in args.held_out.split(",") if name],
+            "training_command": args.training_command,
         })
         export_onnx(model.network, onnx_path, meta, model.logit_offset)
         tokens = parity_transcripts(args.data)
@@ -95,10 +97,13 @@ def main() -> int:
         meta["cpu_nt_per_s"] = speed
         final = attach_metadata(onnx_path, meta)
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        for suffix in (".onnx", ".summary.onnx", ".step.onnx", ".json") + tuple(
-                f".window{w}.onnx" for w in SHORT_WINDOWS if w < model.network.config.local_window_size):
-            if onnx_path.with_suffix(suffix).exists():  # a network without transformer layers has no layer graphs
-                shutil.copy(onnx_path.with_suffix(suffix), args.out_dir / f"{args.name}{suffix}")
+        side_graphs = (".summary.onnx", ".step.onnx") + tuple(f".window{w}.onnx" for w in SHORT_WINDOWS)
+        for suffix in (".onnx", ".json") + side_graphs:
+            target = args.out_dir / f"{args.name}{suffix}"
+            if onnx_path.with_suffix(suffix).exists():
+                shutil.copy(onnx_path.with_suffix(suffix), target)
+            else:  # a network without transformer layers has no layer graphs: an earlier model's must go
+                target.unlink(missing_ok=True)
     print(f"shipped {args.out_dir / args.name}.onnx ({final['file_size']} bytes)")
     return 0
 

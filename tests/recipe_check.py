@@ -607,16 +607,19 @@ def archive_members(path: Path) -> dict[str, int]:
 def distribution_problems(members: dict[str, int], kind: str) -> list[str]:
     """What is wrong with an sdist's or wheel's contents (an empty list: nothing)."""
     problems = []
-    # a model is NAME.onnx with NAME.json; NAME.summary.onnx / NAME.step.onnx are its layer graphs
+    # a model is NAME.onnx with NAME.json; NAME.summary.onnx / NAME.step.onnx are the layer graphs of one with
+    # transformer layers (both or neither)
     models = [m for m in members if re.fullmatch(r"tis_transformer/models/[^/.]+\.onnx", m)]
     if not models:
         problems.append(f"{kind}: no tis_transformer/models/*.onnx: the package is broken "
                         "without a shipped model")
     for model in models:
         stem = model[: -len(".onnx")]
-        for companion in (".json", ".summary.onnx", ".step.onnx"):
-            if stem + companion not in members:
-                problems.append(f"{kind}: {model} has no {companion} next to it")
+        if stem + ".json" not in members:
+            problems.append(f"{kind}: {model} has no .json next to it")
+        layers = [stem + companion in members for companion in (".summary.onnx", ".step.onnx")]
+        if any(layers) and not all(layers):
+            problems.append(f"{kind}: {model} has one of its two layer graphs (.summary.onnx, .step.onnx)")
     if kind == "sdist":
         if "LICENSE" not in members:
             problems.append("sdist: no LICENSE at the top (the recipe's about/license_file)")

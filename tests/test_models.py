@@ -16,7 +16,8 @@ def test_each_shipped_model_never_saw_its_held_out_chromosomes():
     assert DEFAULT_MODEL in models
     for name, meta in models.items():
         held = chromosomes(meta, "held_out")
-        assert held, name
+        # the default model is trained on every shared chromosome but its validation one; the fold models hold one out
+        assert held or name == DEFAULT_MODEL, name
         assert not held & chromosomes(meta, "trained_on"), name
         assert not held & chromosomes(meta, "validated_on"), name
         assert set(meta["metrics"]) == held, name  # scored on exactly what it held out
@@ -32,7 +33,7 @@ def test_held_out_model_picks_a_model_that_never_saw_the_chromosome():
         else:
             assert name in owners
             assert name == DEFAULT_MODEL or DEFAULT_MODEL not in owners
-    assert held_out_model("chr20") == DEFAULT_MODEL
+    assert held_out_model("chr20") == "human_chr20" and held_out_model("chr13") == "human_chr13"
 
 
 def test_models_with_input_features_declare_the_set_the_predictor_computes():

@@ -19,7 +19,11 @@ def test_shipped_default_model_has_metadata():
     meta = models[DEFAULT_MODEL]
     assert meta["tokens"]["A"] == 0 and meta["tokens"]["G"] == 3
     assert {"architecture", "sha256", "trained_on", "held_out", "metrics"} <= set(meta)
-    assert "chr20.npy.gz" in meta["held_out"] and "chr20.npy.gz" not in meta["trained_on"]
+    # the default model is trained on every shared chromosome but chrY (its validation); fold models hold one out
+    assert meta["held_out"] == [] and {"chr13.npy.gz", "chr18.npy.gz", "chr20.npy.gz"} <= set(meta["trained_on"])
+    for chromosome in ("chr13", "chr18", "chr20"):
+        fold = models[f"human_{chromosome}"]
+        assert fold["held_out"] == [f"{chromosome}.npy.gz"] and f"{chromosome}.npy.gz" not in fold["trained_on"]
     path = resolve_model(None)
     assert path.stat().st_size == meta["file_size"] < 5_000_000
     import hashlib
@@ -54,3 +58,27 @@ def test_probabilities_are_valid(predictor):
 def test_unknown_model_name():
     with pytest.raises(InputError, match="no such model"):
         resolve_model("martian")
+
+
+def test_a_model_scores_transcripts_alone_with_its_alone_variant(tmp_path, chry):
+    # STEM.alone.onnx beside a model that compares isoforms scores what is scored alone; the model itself the rest
+    import shutil
+
+    from conftest import ROOT
+
+    tokens = [chry.transcript(i)[0] for i in range(40)]
+    shutil.copy(resolve_model(None), tmp_path / "m.onnx")
+    plain = Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1)
+    assert plain.alone is None
+    shutil.copy(ROOT / "galaxy" / "test-data" / "tiny_random.onnx", tmp_path / "m.alone.onnx")
+    paired = Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1)
+    variant = Predictor(str(tmp_path / "m.alone.onnx"), device="cpu", threads=1)
+    for got, expected in zip(paired.predict(tokens), variant.predict(tokens)):
+        np.testing.assert_array_equal(got, expected)
+    index = paired.isoform_index(tokens)
+    for got, expected in zip(paired.predict(tokens, index), plain.predict(tokens, plain.isoform_index(tokens))):
+        np.testing.assert_array_equal(got, expected)
+    # an alone variant that itself compares isoforms is refused in one line
+    shutil.copy(resolve_model(None), tmp_path / "m.alone.onnx")
+    with pytest.raises(InputError, match="must not read isoform columns"):
+        Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1)

@@ -95,6 +95,14 @@ class Predictor:
             json.loads(self.metadata.get("input_features", "{}")), self.path) if "features" in inputs else None)
         self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers, self.inputs)
         self.short = self._short_window_sessions(options, providers)
+        # a model whose trees compare isoforms may have a variant fitted without them beside it, ``STEM.alone.onnx``:
+        # scoring transcripts alone, it ranks them better than the same trees given empty isoform columns
+        variant = self.path.with_suffix(".alone.onnx")
+        self.alone = (Predictor(str(variant), device, threads, max_tokens)
+                      if self.reads_isoforms and not self.path.name.endswith(".alone.onnx") and variant.is_file()
+                      else None)
+        if self.alone is not None and self.alone.reads_isoforms:
+            raise InputError(f"{variant}: a model's alone variant must not read isoform columns")
 
     def _short_window_sessions(self, options, providers) -> list:
         """``(window, session)`` of the short-window graphs beside the model, narrowest first.
@@ -104,8 +112,11 @@ class Predictor:
         """
         import onnxruntime as ort
 
-        trained = int(json.loads(self.metadata.get("architecture", "{}")).get("local_window_size", 0))
+        architecture = json.loads(self.metadata.get("architecture", "{}"))
+        trained = int(architecture.get("local_window_size", 0))
         sessions = []
+        if architecture.get("depth") == 0:  # no transformer layers, no windows: files of that name are not its own
+            return sessions
         for graph in self.path.parent.glob(f"{self.path.stem}.window*.onnx"):
             window = graph.name[len(self.path.stem) + len(".window"):-len(".onnx")]
             if not window.isdigit() or not 0 < int(window) < trained:
@@ -165,8 +176,11 @@ class Predictor:
         ``isoforms`` (``isoform_index`` of the whole input, which may hold
         more than ``tokens``) lets a model that reads isoform columns compare
         each start with the same start in the input's other transcripts;
-        None scores each transcript as if it were alone.
+        None scores each transcript as if it were alone (with the model's
+        alone variant, ``STEM.alone.onnx``, when one lies beside it).
         """
+        if isoforms is None and self.alone is not None:
+            return self.alone.predict(tokens)
         out: list = [None] * len(tokens)
         lengths = np.array([len(t) for t in tokens])
         short = np.arange(len(tokens))
@@ -230,6 +244,8 @@ class _LayeredRunner:
 
         summary_path, step_path = path.with_suffix(".summary.onnx"), path.with_suffix(".step.onnx")
         if not (summary_path.exists() and step_path.exists() and "architecture" in metadata):
+            return None
+        if json.loads(metadata["architecture"]).get("depth") == 0:  # no layers: the whole graph takes any length
             return None
         try:
             summary = ort.InferenceSession(str(summary_path), options, providers=providers)
