@@ -236,7 +236,7 @@ def test_split_files_by_name(small_split):
 
 
 def test_train_command_prints_test_metrics(small_split, tmp_path, capsys):
-    args = ["train", str(small_split), "val.npz", "test.npz", "--max_epochs", "1",
+    args = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--max_epochs", "1",
             "--limit_train_batches", "3", "--max_tokens", "6000", "--log_dir", str(tmp_path),
             "--no_progress_bar", "--dim", "16", "--depth", "1", "--heads", "2", "--dim_head", "8",
             "--local_attn_heads", "1", "--local_window_size", "32", "--nb_features", "16"]
@@ -281,7 +281,7 @@ def test_tis_biased_crops_hold_a_tis(small_split):
 
 
 def test_resume_continues_an_interrupted_run(small_split, tmp_path, capsys):
-    base = ["train", str(small_split), "val.npz", "test.npz", "--limit_train_batches", "3", "--max_tokens", "6000",
+    base = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--limit_train_batches", "3", "--max_tokens", "6000",
             "--log_dir", str(tmp_path), "--no_progress_bar", "--limit_val_batches", "2", "--limit_test_batches", "1",
             *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
     assert main(base + ["--max_epochs", "1", "--name", "first"]) == 0
@@ -293,7 +293,7 @@ def test_resume_continues_an_interrupted_run(small_split, tmp_path, capsys):
 
 
 def test_train_command_prefits_the_feature_head_and_keeps_that_model(small_split, tmp_path, capsys):
-    args = ["train", str(small_split), "val.npz", "test.npz", "--max_epochs", "1", "--limit_train_batches", "2",
+    args = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--max_epochs", "1", "--limit_train_batches", "2",
             "--limit_val_batches", "2", "--limit_test_batches", "1", "--max_tokens", "6000", "--log_dir",
             str(tmp_path), "--no_progress_bar", "--orf_features", "--feature_head", "8",
             "--prefit_feature_head", "1", *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
@@ -308,14 +308,14 @@ def test_train_command_prefits_the_feature_head_and_keeps_that_model(small_split
         assert torch.equal(before, after)
     assert not torch.equal(model.network.head.weight, trained.network.head.weight)
     # a feature head without the features it reads: one line, non-zero exit
-    assert main(["train", str(small_split), "val.npz", "test.npz", "--feature_head", "8"]) != 0
+    assert main(["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--feature_head", "8"]) != 0
     assert "feature_head needs input features" in capsys.readouterr().err
 
 
 def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, capsys):
     from tis_transformer.predictor.trees import with_tree_column
 
-    base = ["train", str(small_split), "val.npz", "test.npz", "--max_epochs", "1", "--limit_train_batches", "2",
+    base = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--max_epochs", "1", "--limit_train_batches", "2",
             "--limit_val_batches", "2", "--limit_test_batches", "1", "--max_tokens", "6000", "--log_dir",
             str(tmp_path), "--no_progress_bar", "--orf_features", "--feature_head", "8",
             *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]

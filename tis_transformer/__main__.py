@@ -174,8 +174,10 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
     _prepare_parser(sub)
     for task, text in (("pretrain", "masked-language-model pretraining (train extra)"),
                        ("train", "train the per-nucleotide TIS classifier (train extra)")):
-        p = sub.add_parser(task, help=text, description=text.capitalize() + ". VAL_SET and TEST_SET "
-                           "name files in DATA_PATH; every other file there is trained on.")
+        p = sub.add_parser(task, help=text, description=text[0].upper() + text[1:] + ". VAL_SET and TEST_SET "
+                           "name files in DATA_PATH or paths to files elsewhere; every other file of DATA_PATH is "
+                           "trained on. Without options, train runs the recipe of the shipped models (--preset "
+                           "default); -o MODEL.onnx ends with a model for impute.")
         if train_options:
             try:
                 from tis_transformer.cli.train import add_arguments
