@@ -184,6 +184,18 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
             except ImportError as error:
                 raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})")
             add_arguments(p, task)
+    p = sub.add_parser("crossval", help="cross-validate: K models, each file predicted by one that never saw it "
+                       "(train extra)", description="Group the data files into K folds of about equal annotated "
+                       "TIS count; for each, train a model on the other files (validating on the smallest of them) "
+                       "and predict the fold's files with it. Writes OUT_DIR/predictions/FILE.tsv (impute's site "
+                       "table), OUT_DIR/metrics.tsv (held-out metrics per file) and each fold's model. Takes the "
+                       "options of train.")
+    if train_options:
+        try:
+            from tis_transformer.cli.crossval import add_arguments as crossval_arguments
+        except ImportError as error:
+            raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})")
+        crossval_arguments(p, _count(1, "must be at least 1"))
     _export_parser(sub)
     return parser
 
@@ -229,7 +241,7 @@ def _signals_unwind() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(train_options=argv[:1] in (["pretrain"], ["train"])).parse_args(argv)
+    args = build_parser(train_options=argv[:1] in (["pretrain"], ["train"], ["crossval"])).parse_args(argv)
     _configure_logging(quiet=getattr(args, "quiet", False))
     try:
         with _signals_unwind():
@@ -264,6 +276,7 @@ COMMANDS = {
     "export": ("cli.export", "run", True),
     "pretrain": ("cli.train", "run", True),
     "train": ("cli.train", "run", True),
+    "crossval": ("cli.crossval", "run", True),
 }
 
 

@@ -46,14 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     add_run_options(parser, task)
 
 
-def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
+def add_run_options(parser: argparse.ArgumentParser, task: str, output: bool = True) -> None:
     """``--preset``, ``--config``, ``-o`` (train) and one flag per option (shared with ``crossval``)."""
     parser.add_argument("--preset", default=None, metavar="NAME",
                         help=f"named recipe ({', '.join(preset_names())}; default {DEFAULT_PRESET}: the shipped "
                         "models' recipe; original: the original TIS Transformer without features)")
     parser.add_argument("--config", default=None, metavar="FILE.yaml",
                         help="YAML of option: value pairs over the preset's; flags typed override both")
-    if task == "train":
+    if task == "train" and output:
         parser.add_argument("-o", "--output", default=None, metavar="MODEL.onnx",
                             help="end with the exported model here (its layer graphs and model card "
                             "MODEL.json beside it), parity-checked and scored on TEST_SET: give it to impute")
