@@ -16,6 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from tis_transformer.cli.evaluate import COLUMNS
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.data import find_data_files
@@ -25,7 +27,7 @@ from tis_transformer.training.presets import resolve
 
 log = logging.getLogger("tis_transformer")
 
-LETTERS = "ATCGN"  # token order of tis_transformer.predictor.tokens
+LETTERS = np.frombuffer(b"ATCGN", dtype=np.uint8)  # token order of tis_transformer.predictor.tokens
 
 
 def add_arguments(parser: argparse.ArgumentParser, count) -> None:
@@ -46,7 +48,7 @@ def _fasta(data: Dataset, path: Path) -> None:
     with open(path, "w") as out:
         for i in range(len(data)):
             tokens = data.transcript(i)[0]
-            out.write(f">{data.ids[i]}\n{''.join(LETTERS[t] for t in tokens.tolist())}\n")
+            out.write(f">{data.ids[i]}\n{LETTERS[tokens].tobytes().decode()}\n")
 
 
 def _predict(model: Path, data: Dataset, out: Path) -> None:
