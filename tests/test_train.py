@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from tis_transformer.training.data import BatchedTranscripts, TranscriptData, sp
 from tis_transformer.training.modules import MLMModel, TISModel  # noqa: E402
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = dict(dim=16, depth=1, heads=2, dim_head=8, local_attn_heads=1, local_window_size=32,
             nb_features=16, ff_chunks=1, emb_dropout=0.0, ff_dropout=0.0, attn_dropout=0.0)
@@ -236,7 +239,7 @@ def test_split_files_by_name(small_split):
 
 
 def test_train_command_prints_test_metrics(small_split, tmp_path, capsys):
-    args = ["train", str(small_split), "val.npz", "test.npz", "--max_epochs", "1",
+    args = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--max_epochs", "1",
             "--limit_train_batches", "3", "--max_tokens", "6000", "--log_dir", str(tmp_path),
             "--no_progress_bar", "--dim", "16", "--depth", "1", "--heads", "2", "--dim_head", "8",
             "--local_attn_heads", "1", "--local_window_size", "32", "--nb_features", "16"]
@@ -281,7 +284,7 @@ def test_tis_biased_crops_hold_a_tis(small_split):
 
 
 def test_resume_continues_an_interrupted_run(small_split, tmp_path, capsys):
-    base = ["train", str(small_split), "val.npz", "test.npz", "--limit_train_batches", "3", "--max_tokens", "6000",
+    base = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--limit_train_batches", "3", "--max_tokens", "6000",
             "--log_dir", str(tmp_path), "--no_progress_bar", "--limit_val_batches", "2", "--limit_test_batches", "1",
             *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
     assert main(base + ["--max_epochs", "1", "--name", "first"]) == 0
@@ -293,7 +296,7 @@ def test_resume_continues_an_interrupted_run(small_split, tmp_path, capsys):
 
 
 def test_train_command_prefits_the_feature_head_and_keeps_that_model(small_split, tmp_path, capsys):
-    args = ["train", str(small_split), "val.npz", "test.npz", "--max_epochs", "1", "--limit_train_batches", "2",
+    args = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--max_epochs", "1", "--limit_train_batches", "2",
             "--limit_val_batches", "2", "--limit_test_batches", "1", "--max_tokens", "6000", "--log_dir",
             str(tmp_path), "--no_progress_bar", "--orf_features", "--feature_head", "8",
             "--prefit_feature_head", "1", *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
@@ -308,14 +311,14 @@ def test_train_command_prefits_the_feature_head_and_keeps_that_model(small_split
         assert torch.equal(before, after)
     assert not torch.equal(model.network.head.weight, trained.network.head.weight)
     # a feature head without the features it reads: one line, non-zero exit
-    assert main(["train", str(small_split), "val.npz", "test.npz", "--feature_head", "8"]) != 0
+    assert main(["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--feature_head", "8"]) != 0
     assert "feature_head needs input features" in capsys.readouterr().err
 
 
 def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, capsys):
     from tis_transformer.predictor.trees import with_tree_column
 
-    base = ["train", str(small_split), "val.npz", "test.npz", "--max_epochs", "1", "--limit_train_batches", "2",
+    base = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--max_epochs", "1", "--limit_train_batches", "2",
             "--limit_val_batches", "2", "--limit_test_batches", "1", "--max_tokens", "6000", "--log_dir",
             str(tmp_path), "--no_progress_bar", "--orf_features", "--feature_head", "8",
             *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
@@ -359,3 +362,68 @@ def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, 
     assert "--trees are fitted with the feature head" in capsys.readouterr().err
     assert main(base + ["--prefit_feature_head", "1", "--trees", "20", "--tree_blend", "1.5"]) != 0
     assert "--tree_blend must be in (0, 1]" in capsys.readouterr().err
+
+
+def _no_tis_copy(source, target):
+    from tis_transformer.training.datasets import from_arrays, save_dataset
+
+    data = load_dataset(source)
+    pairs = [data.transcript(i) for i in range(len(data))]
+    save_dataset(from_arrays(list(data.ids), [t for t, _ in pairs], [np.zeros_like(y) for _, y in pairs]), target)
+
+
+def test_train_to_a_model_in_one_command(small_split, tmp_path, capsys):
+    from tis_transformer.export.ship import model_files
+
+    out = tmp_path / "mine.onnx"
+    assert main(["train", str(small_split), "val.npz", "test.npz", "--preset", "smoke", "-o", str(out),
+                 "--log_dir", str(tmp_path / "runs"), "--no_progress_bar"]) == 0
+    summary = json.loads(next((tmp_path / "runs").rglob("test_metrics.json")).read_text())
+    assert summary["model"]["path"] == str(out)
+    written = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert written == sorted(p.name for p in model_files(out, 32))  # no window graphs below a 32-nt window
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["preset"] == "smoke" and card["settings"]["trees"] == 20 and card["settings"]["dim"] == 16
+    assert [p.rsplit("/", 1)[-1] for p in card["trained_on"]] == ["train.npz"]
+    assert set(card["metrics"]) == {"test"} and set(card["validation_metrics"]) == {"val"}
+    assert card["metrics"]["test"]["transcripts"] == len(load_dataset(small_split / "test.npz"))
+    assert card["parity"]["max_abs_diff"] < 1e-4 and card["package_version"]
+    assert set(card["training_seconds"]) >= {"reading and features", "Performer", "total"}
+    # the model is the prefitted one or the best trained one, whichever validated higher
+    scores = card["val_pr_auc"]
+    assert card["chosen_checkpoint"] == ("prefit" if not scores["best_trained"] > scores["prefit"]
+                                         else Path(summary["checkpoint"]).name)
+    # ... and the predictor takes it as it is
+    assert main(["impute", str(ROOT / "examples" / "example.fa"), str(out), "-o", str(tmp_path / "sites.tsv"),
+                 "--top_k", "1", "-q"]) == 0
+    assert len((tmp_path / "sites.tsv").read_text().splitlines()) > 3
+
+
+def test_bad_training_input_is_one_line_and_writes_nothing(small_split, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    for name in ("train.npz", "val.npz", "test.npz"):
+        _no_tis_copy(small_split / name, unlabelled / name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "other.npz").symlink_to(small_split / "train.npz")
+    out = tmp_path / "out" / "m.onnx"
+    out.parent.mkdir()
+    cases = [
+        ([str(unlabelled), "val.npz", "test.npz"], [], "no annotated TIS in the training files"),
+        ([str(small_split), "chr1.npz", "test.npz"], [], "chr1.npz: not found in"),
+        ([str(small_split), "val.npz", str(elsewhere / "other.npz")], [], "is the training file"),
+        ([str(small_split), "val.npz", "test.npz"], ["--preset", "quick"], "no preset named 'quick'"),
+        ([str(empty), "val.npz", "test.npz"], [], "no .npz, .npy.gz or .npy files"),
+        ([str(small_split), "val.npz", "val.npz"], [], "in both the validation and the test set"),
+        ([str(small_split), "val.npz", "test.npz"], ["-o", str(tmp_path / "nowhere" / "m.onnx")], "does not exist"),
+        ([str(small_split), "val.npz", "test.npz"], ["-o", str(small_split / "test.npz")], "must end in .onnx"),
+    ]
+    for positionals, extra, message in cases:
+        argv = ["train", *positionals, "--preset", "smoke", "--log_dir", str(tmp_path / "runs"), "-o", str(out), *extra]
+        assert main(argv) == 1, argv
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert len(errors) == 1 and message in errors[0], (argv, errors)
+    assert not list(out.parent.iterdir()) and not (tmp_path / "runs").exists()

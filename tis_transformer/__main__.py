@@ -201,14 +201,28 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
     _prepare_parser(sub)
     for task, text in (("pretrain", "masked-language-model pretraining (train extra)"),
                        ("train", "train the per-nucleotide TIS classifier (train extra)")):
-        p = sub.add_parser(task, help=text, description=text.capitalize() + ". VAL_SET and TEST_SET "
-                           "name files in DATA_PATH; every other file there is trained on.")
+        p = sub.add_parser(task, help=text, description=text[0].upper() + text[1:] + ". VAL_SET and TEST_SET "
+                           "name files in DATA_PATH or paths to files elsewhere; every other file of DATA_PATH is "
+                           "trained on. Without options, train runs the recipe of the shipped models (--preset "
+                           "default); -o MODEL.onnx ends with a model for impute.")
         if train_options:
             try:
                 from tis_transformer.cli.train import add_arguments
             except ImportError as error:
                 raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})")
             add_arguments(p, task)
+    p = sub.add_parser("crossval", help="cross-validate: K models, each file predicted by one that never saw it "
+                       "(train extra)", description="Group the data files into K folds of about equal annotated "
+                       "TIS count; for each, train a model on the other files (validating on the smallest of them) "
+                       "and predict the fold's files with it. Writes OUT_DIR/predictions/FILE.tsv (impute's site "
+                       "table), OUT_DIR/metrics.tsv (held-out metrics per file) and each fold's model. Takes the "
+                       "options of train.")
+    if train_options:
+        try:
+            from tis_transformer.cli.crossval import add_arguments as crossval_arguments
+        except ImportError as error:
+            raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})")
+        crossval_arguments(p, _count(1, "must be at least 1"))
     _export_parser(sub)
     return parser
 
@@ -254,7 +268,7 @@ def _signals_unwind() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(train_options=argv[:1] in (["pretrain"], ["train"])).parse_args(argv)
+    args = build_parser(train_options=argv[:1] in (["pretrain"], ["train"], ["crossval"])).parse_args(argv)
     _configure_logging(quiet=getattr(args, "quiet", False))
     try:
         with _signals_unwind():
@@ -289,6 +303,7 @@ COMMANDS = {
     "export": ("cli.export", "run", True),
     "pretrain": ("cli.train", "run", True),
     "train": ("cli.train", "run", True),
+    "crossval": ("cli.crossval", "run", True),
 }
 
 

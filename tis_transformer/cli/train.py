@@ -1,4 +1,10 @@
-"""The ``pretrain`` and ``train`` commands (``train`` extra): options, and a run from data files to checkpoints."""
+"""The ``pretrain`` and ``train`` commands (``train`` extra): options, and a run from data files to a model.
+
+The options are the fields of ``tis_transformer.training.options``; a run's
+values come from the preset, a config file and the flags typed
+(``tis_transformer.training.presets.resolve``). ``train -o MODEL.onnx`` ends
+with the exported, parity-checked model and its card (``tis_transformer.export.ship``).
+"""
 
 from __future__ import annotations
 
@@ -9,116 +15,51 @@ import time
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from tis_transformer import __version__
 from tis_transformer.predictor.features import FEATURE_NAMES
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.checkpoints import transfer_weights
 from tis_transformer.training.data import TranscriptData
 from tis_transformer.training.modules import MLMModel, TISModel
-from tis_transformer.training.network import NetworkConfig
-from tis_transformer.training.prefit import prefit_feature_head
+from tis_transformer.training.options import add_options, option_fields
+from tis_transformer.training.presets import DEFAULT_PRESET, preset_names, read_preset, resolve, settings
+from tis_transformer.training.run_progress import PerformerProgress, RunProgress
+
+# For the time-left estimate only, rough: from one benchmarks/train_time.py run of the default preset on a busy
+# 2-core machine (prefit and trees 1,349 s for 24.3 M training nt, split evenly between head and trees here;
+# predicting through the exported model at about 20,000 nt/s)
+READ_SECONDS_PER_BYTE = 2e-7
+PREFIT_SECONDS_PER_NT_EPOCH = 3.5e-6
+TREE_SECONDS_PER_NT_ROUND = 4.6e-8
+EXPORT_SECONDS = 120.0
+PREDICT_NT_PER_SECOND = 20_000
 
 
 def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     """Arguments of the ``pretrain`` and ``train`` commands."""
     parser.add_argument("data_path", help="directory of per-chromosome files (.npz from "
-                        "'tis-transformer prepare', or the original .npy/.npy.gz)")
-    parser.add_argument("val_set", help="file name(s) in DATA_PATH used for validation (comma-separated)")
-    parser.add_argument("test_set", help="file name(s) in DATA_PATH held out for testing (comma-separated)")
-    if task == "train":
-        parser.add_argument("--transfer_checkpoint",
-                            help="start from this checkpoint's weights: MLM pretraining (all but the head) "
-                            "or an earlier TIS model (a narrower feature embedding is widened with zeros)")
-        parser.add_argument("--orf_features", action="store_true",
-                            help="also feed the network reading-frame features computed from the "
-                            "sequence (ORF length to the next in-frame stop, first and longest ATG ORF, ...)")
-        parser.add_argument("--feature_head", type=int, default=0, metavar="UNITS",
-                            help="with --orf_features, add a per-position MLP of the features (UNITS hidden "
-                            "units, two layers) to the output logits (default 0: none)")
-        parser.add_argument("--prefit_feature_head", type=int, default=0, metavar="EPOCHS",
-                            help="fit the feature head alone on the training transcripts for EPOCHS passes; "
-                            "the rest of the network then trains on top of it, the feature head fixed (default 0)")
-        parser.add_argument("--prefit_other_weight", type=float, default=2.0, metavar="W",
-                            help="in prefitting, the loss weight of each sampled position that is neither an ATG "
-                            "nor a TIS (2%% of them are sampled; default 2)")
-        parser.add_argument("--trees", type=int, default=0, metavar="ROUNDS",
-                            help="with --prefit_feature_head, also fit ROUNDS boosted trees (LightGBM) to the "
-                            "features at ATGs and blend their logit there with the feature head's (default 0: none)")
-        parser.add_argument("--tree_stages", type=int, default=2, choices=[1, 2],
-                            help="with --trees, 2 (default): cross-fitted first-stage trees score every ATG and "
-                            "second-stage trees also read how each compares with its transcript's other ATGs; "
-                            "1: one set of trees")
-        parser.add_argument("--tree_blend", type=float, default=0.85, metavar="W",
-                            help="with --trees, the trees' share of the blended logit at ATGs (default 0.85: "
-                            "trees reading isoforms rank ATGs better than the feature head, which reads none)")
-        parser.add_argument("--isoform_trees", action=argparse.BooleanOptionalAction, default=True,
-                            help="with --trees (default on): the trees also read how each ATG's ORF compares "
-                            "with the same start in the other transcripts of the input, e.g. a non-coding isoform "
-                            "whose ORF stops early where a sibling's reads on")
-        parser.add_argument("--pos_weight", type=float, default=1.0,
-                            help="loss weight of TIS positions (default 1); predicted probabilities "
-                            "are corrected for it")
-    else:
-        parser.add_argument("--mask_frac", type=float, default=0.85,
-                            help="fraction of chosen positions set to the mask token (default 0.85)")
-        parser.add_argument("--rand_frac", type=float, default=0.1,
-                            help="fraction of chosen positions set to a random nucleotide (default 0.1)")
-        parser.add_argument("--select_frac", type=float, default=0.15,
-                            help="fraction of positions chosen for the loss (default 0.15)")
-    net = parser.add_argument_group("model")
-    defaults = NetworkConfig()
-    for field in ("dim", "depth", "heads", "dim_head", "local_attn_heads", "local_window_size",
-                  "nb_features", "feature_redraw_interval", "ff_chunks"):
-        net.add_argument(f"--{field}", type=int, default=getattr(defaults, field),
-                         help=f"default {getattr(defaults, field)}")
-    for field in ("emb_dropout", "ff_dropout", "attn_dropout"):
-        net.add_argument(f"--{field}", type=float, default=getattr(defaults, field),
-                         help=f"default {getattr(defaults, field)}")
-    net.add_argument("--no_generalized_attention", action="store_true",
-                     help="softmax-kernel instead of generalized ReLU attention")
-    net.add_argument("--no_ff_glu", action="store_true", help="plain instead of gated feed-forward")
-    net.add_argument("--no_reversible", action="store_true", help="plain instead of reversible layers")
-    opt = parser.add_argument_group("optimisation and batching")
-    opt.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    opt.add_argument("--decay_rate", type=float, default=0.95, help="LR decay per epoch (default 0.95)")
-    opt.add_argument("--max_tokens", type=int, default=25000,
-                     help="padded nucleotides per batch; longer transcripts get a batch alone (default 25000)")
-    opt.add_argument("--max_transcripts_per_batch", type=int, default=400, help="default 400")
-    opt.add_argument("--crop_len", type=int, default=None,
-                     help="train on the first CROP_LEN nt of longer transcripts (default: whole transcripts)")
-    opt.add_argument("--random_crop", action="store_true",
-                     help="with --crop_len, crop a window redrawn each epoch instead of the 5' end")
-    opt.add_argument("--tis_crop_frac", type=float, default=0.0,
-                     help="with --random_crop, the chance that a transcript with a TIS gets a window "
-                     "holding one (default 0: uniform windows)")
-    opt.add_argument("--num_workers", type=int, default=0, help="data loader workers (default 0)")
-    run = parser.add_argument_group("trainer")
-    run.add_argument("--resume", default=None, metavar="CKPT",
-                     help="continue an interrupted run from its checkpoint (e.g. last.ckpt): weights, "
-                     "optimiser, LR schedule, epoch and elapsed --max_time")
-    run.add_argument("--max_epochs", type=int, default=60, help="default 60")
-    run.add_argument("--max_steps", type=int, default=-1, help="stop after this many steps (default: no limit)")
-    run.add_argument("--max_time", default=None, help="stop after DD:HH:MM:SS")
-    run.add_argument("--patience", type=int, default=0,
-                     help="stop after this many epochs without a better validation score (0: off)")
-    run.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default auto)")
-    run.add_argument("--devices", default="auto", help="number of devices or 'auto'")
-    run.add_argument("--num_nodes", type=int, default=1, help="nodes for multi-node training")
-    run.add_argument("--strategy", default="auto", help="e.g. ddp for multi-GPU / multi-node")
-    run.add_argument("--precision", default="32-true", help="e.g. 32-true, bf16-mixed (default 32-true)")
-    run.add_argument("--limit_train_batches", type=float, default=1.0)
-    run.add_argument("--limit_val_batches", type=float, default=1.0)
-    run.add_argument("--limit_test_batches", type=float, default=1.0)
-    run.add_argument("--val_check_interval", type=float, default=1.0,
-                     help="validate every fraction of an epoch (float) or N batches (int)")
-    run.add_argument("--accumulate_grad_batches", type=int, default=1)
-    run.add_argument("--gradient_clip_val", type=float, default=None)
-    run.add_argument("--seed", type=int, default=0, help="default 0")
-    run.add_argument("--name", default=task, help=f"run name under --log_dir (default {task})")
-    run.add_argument("--log_dir", default="runs", help="where logs and checkpoints go (default runs)")
-    run.add_argument("--no_progress_bar", action="store_true")
+                        "'tis-transformer prepare', or the original .npy/.npy.gz); every file not named in "
+                        "VAL_SET or TEST_SET is trained on")
+    parser.add_argument("val_set", help="validation file(s), comma-separated: names in DATA_PATH or paths")
+    parser.add_argument("test_set", help="test file(s), comma-separated: names in DATA_PATH or paths elsewhere")
+    add_run_options(parser, task)
+
+
+def add_run_options(parser: argparse.ArgumentParser, task: str, output: bool = True) -> None:
+    """``--preset``, ``--config``, ``-o`` (train) and one flag per option (shared with ``crossval``)."""
+    parser.add_argument("--preset", default=None, metavar="NAME",
+                        help=f"named recipe ({', '.join(preset_names())}; default {DEFAULT_PRESET}: the shipped "
+                        "models' recipe; original: the original TIS Transformer without features)")
+    parser.add_argument("--config", default=None, metavar="FILE.yaml",
+                        help="YAML of option: value pairs over the preset's; flags typed override both")
+    if task == "train" and output:
+        parser.add_argument("-o", "--output", default=None, metavar="MODEL.onnx",
+                            help="end with the exported model here (its layer graphs and model card "
+                            "MODEL.json beside it), parity-checked and scored on TEST_SET: give it to impute")
+    add_options(parser, task, shown=read_preset(DEFAULT_PRESET))
 
 
 def _comma_list(value: str) -> list[str]:
@@ -148,9 +89,22 @@ def _val_interval(value: float):
     return int(value) if value > 1 else value
 
 
-def run(args: argparse.Namespace, task: str | None = None) -> int:
-    """Train a model as the ``pretrain`` or ``train`` command asks; print test metrics."""
-    task = task or args.command
+def _seconds(max_time: str | None) -> float | None:
+    """DD:HH:MM:SS in seconds."""
+    if not max_time:
+        return None
+    try:
+        parts = [int(p) for p in str(max_time).split(":")]
+    except ValueError:
+        raise InputError(f"max_time: expected DD:HH:MM:SS, not {max_time!r}") from None
+    if len(parts) != 4:
+        raise InputError(f"max_time: expected DD:HH:MM:SS, not {max_time!r}")
+    days, hours, minutes, seconds = parts
+    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+
+
+def check_options(args: argparse.Namespace, task: str) -> None:
+    """Refuse option combinations that cannot train, in one line each."""
     if task == "train" and args.feature_head and not args.orf_features:
         raise InputError("--feature_head needs input features: add --orf_features")
     if task == "train" and args.trees and not (args.prefit_feature_head and args.orf_features and args.feature_head):
@@ -158,19 +112,82 @@ def run(args: argparse.Namespace, task: str | None = None) -> int:
                          "--prefit_feature_head")
     if task == "train" and args.trees and not 0 < args.tree_blend <= 1:
         raise InputError(f"--tree_blend must be in (0, 1], got {args.tree_blend}")
-    L.seed_everything(args.seed, workers=True, verbose=False)
+    _seconds(args.max_time)
+    for name in ("max_tokens", "max_transcripts_per_batch"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}")
+
+
+def _check_labels(data: TranscriptData) -> None:
+    """Training, validation and test sets must hold annotated TISs: without them nothing is learnt or scored."""
+    for name, what in (("train", "training files"), ("val", "validation set"), ("test", "test set")):
+        if name in data.sets and data.sets[name].tis.size == 0:
+            files = ", ".join(str(p) for p in data.split[name])
+            raise InputError(f"no annotated TIS in the {what} ({files}): give transcripts with their start sites")
+
+
+def _estimates(args, task: str, output: bool) -> dict:
+    stages = {"reading and features": sum(p.stat().st_size for p in args.files) * READ_SECONDS_PER_BYTE}
+    if task == "train" and args.prefit_feature_head:
+        stages["prefit feature head" + (" and trees" if args.trees else "")] = None
+    if args.max_epochs != 0:
+        stages["Performer"] = _seconds(args.max_time)
+    if args.limit_test_batches and not output:
+        stages["test"] = None
+    if output:
+        stages["export"] = EXPORT_SECONDS
+    return stages
+
+
+def run(args: argparse.Namespace, task: str | None = None) -> int:
+    """Train a model as the ``pretrain`` or ``train`` command asks; print test metrics, write the model."""
+    task = task or args.command
+    if not getattr(args, "resolved", False):
+        args = resolve(task, args)
+    check_options(args, task)
+    output = getattr(args, "output", None)
     data = TranscriptData(args.data_path, _comma_list(args.val_set), _comma_list(args.test_set),
                           args.max_tokens, args.max_transcripts_per_batch, args.num_workers,
                           args.seed, args.crop_len, args.random_crop,
                           features=getattr(args, "orf_features", False), tis_crop_frac=args.tis_crop_frac)
+    if not data.split["train"]:
+        raise InputError("no training files left after holding out the validation and test sets")
+    args.files = [p for paths in data.split.values() for p in paths]
+    if output:
+        from tis_transformer.export.ship import check_output
+
+        check_output(output, args.files + [getattr(args, "transfer_checkpoint", None), args.resume, args.config])
+    started = time.time()
+    progress = RunProgress(_estimates(args, task, bool(output)), enabled=not args.no_progress_bar)
+    with progress:
+        return _train(args, task, data, progress, output, started)
+
+
+def _train(args, task: str, data: TranscriptData, progress: RunProgress, output: str | None, started: float) -> int:
+    L.seed_everything(args.seed, workers=True, verbose=False)
+    progress.stage("reading and features")
+    data.setup("fit")
+    if task == "train":
+        _check_labels(data)
+    train_nt = int(data.sets["train"].tokens.size)
+    held_nt = sum(int(data.sets[s].tokens.size) for s in ("val", "test") if s in data.sets)
     network = _network_config(args)
+    prefit_stage = next((s for s in progress.estimates if s.startswith("prefit")), None)
+    if prefit_stage:
+        progress.estimate(prefit_stage, train_nt * (args.prefit_feature_head * PREFIT_SECONDS_PER_NT_EPOCH
+                                                    + args.trees * TREE_SECONDS_PER_NT_ROUND))
+    if output:
+        progress.estimate("export", EXPORT_SECONDS + held_nt / PREDICT_NT_PER_SECOND)
+    prefit_score = None
     if task == "train":
         model = TISModel(network, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight,
                          freeze_feature_head=bool(args.prefit_feature_head))
         if args.transfer_checkpoint:
             transfer_weights(model, args.transfer_checkpoint)
         if args.prefit_feature_head and not args.resume:
-            data.setup("fit")
+            from tis_transformer.training.prefit import prefit_feature_head
+
+            progress.stage(prefit_stage)
             model.take_feature_table(data.hexamer_log_odds, data.start_context_log_odds)
             fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed,
                                          other_weight=args.prefit_other_weight, tree_rounds=args.trees,
@@ -187,8 +204,10 @@ def run(args: argparse.Namespace, task: str | None = None) -> int:
     if args.patience:
         from lightning.pytorch.callbacks import EarlyStopping
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=args.patience))
-    if not args.no_progress_bar:
-        callbacks.append(TQDMProgressBar(refresh_rate=1))
+    steps = args.max_steps if args.max_steps > 0 else None
+    if steps is None and args.limit_train_batches > 1:
+        steps = int(args.max_epochs * args.limit_train_batches / args.accumulate_grad_batches)
+    callbacks.append(PerformerProgress(progress, steps, _seconds(args.max_time)))
     trainer = L.Trainer(
         max_epochs=args.max_epochs, max_steps=args.max_steps, max_time=args.max_time,
         accelerator=args.accelerator, devices=_devices(args.devices), num_nodes=args.num_nodes,
@@ -199,28 +218,83 @@ def run(args: argparse.Namespace, task: str | None = None) -> int:
         val_check_interval=_val_interval(args.val_check_interval),
         accumulate_grad_batches=args.accumulate_grad_batches,
         gradient_clip_val=args.gradient_clip_val, logger=logger, callbacks=callbacks,
-        enable_progress_bar=not args.no_progress_bar, reload_dataloaders_every_n_epochs=1,
+        enable_progress_bar=False, enable_model_summary=False, reload_dataloaders_every_n_epochs=1,
         deterministic=False, log_every_n_steps=10,
     )
+    prefit_path = Path(logger.log_dir) / "checkpoints" / "prefit.ckpt"
     if task == "train" and args.prefit_feature_head and not args.resume:
         # the starting point is a candidate model of its own: score and keep it
         scored = trainer.validate(model, datamodule=data, verbose=False)
-        trainer.save_checkpoint(Path(logger.log_dir) / "checkpoints" / "prefit.ckpt")
+        trainer.save_checkpoint(prefit_path)
+        prefit_score = float(scored[0]["val_pr_auc"]) if scored and "val_pr_auc" in scored[0] else None
         print(f"prefit model: {json.dumps(scored[0] if scored else {}, default=float)}", file=sys.stderr, flush=True)
-    started = time.time()
-    trainer.fit(model, datamodule=data, ckpt_path=args.resume)
-    wall = time.time() - started
+    fit_started = time.time()
+    if args.max_epochs != 0:
+        progress.stage("Performer")
+        trainer.fit(model, datamodule=data, ckpt_path=args.resume)
+    wall = time.time() - fit_started
     ckpt = checkpoint.best_model_path or checkpoint.last_model_path
-    results = trainer.test(model, datamodule=data, ckpt_path=ckpt or None, verbose=False)
-    if trainer.is_global_zero:
-        summary = {"task": task, "checkpoint": ckpt, "train_files": [p.name for p in data.split["train"]],
-                   "val_files": [p.name for p in data.split["val"]],
-                   "test_files": [p.name for p in data.split["test"]],
-                   "fit_seconds": round(wall, 1), "global_steps": trainer.global_step,
-                   "train_nucleotides": model.train_nucleotides,
-                   "train_nt_per_s": round(model.train_nucleotides / max(model.train_seconds, 1e-9)),
-                   "test": getattr(model, "test_results", None) or (results[0] if results else {})}
-        out = Path(logger.log_dir) / "test_metrics.json"
-        out.write_text(json.dumps(summary, indent=2, default=float))
-        print(json.dumps(summary, indent=2, default=float), file=sys.stdout)
+    trained_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
+    if prefit_score is not None and (trained_score is None or not trained_score > prefit_score):
+        ckpt = str(prefit_path)  # the Performer did not validate higher than the model it started from
+    results = []
+    if args.limit_test_batches and not output:
+        progress.stage("test")
+        results = trainer.test(model, datamodule=data, ckpt_path=ckpt or None, verbose=False)
+    if not trainer.is_global_zero:
+        return 0
+    summary = {"task": task, "checkpoint": ckpt, "train_files": [p.name for p in data.split["train"]],
+               "val_files": [p.name for p in data.split["val"]],
+               "test_files": [p.name for p in data.split["test"]],
+               "fit_seconds": round(wall, 1), "global_steps": trainer.global_step,
+               "train_nucleotides": getattr(model, "train_nucleotides", 0),
+               "train_nt_per_s": round(getattr(model, "train_nucleotides", 0)
+                                       / max(getattr(model, "train_seconds", 0), 1e-9)),
+               "val_pr_auc": {"prefit": prefit_score, "best_trained": trained_score}}
+    if results:
+        summary["test"] = getattr(model, "test_results", None) or results[0]
+    if output:
+        progress.stage("export")
+        summary["model"] = _ship(args, task, data, ckpt, summary, progress, started)
+    out = Path(logger.log_dir) / "test_metrics.json"
+    out.write_text(json.dumps(summary, indent=2, default=float))
+    print(json.dumps(summary, indent=2, default=float), file=sys.stdout)
     return 0
+
+
+def _ship(args, task: str, data: TranscriptData, ckpt: str, summary: dict, progress: RunProgress,
+          started: float) -> dict:
+    """Export the chosen checkpoint to ``args.output`` with its model card; return where and what it scored."""
+    from tis_transformer.export.ship import ship
+    from tis_transformer.training.checkpoints import load_tis_model
+
+    model = load_tis_model(ckpt)
+    stages = dict(progress.taken)
+    card = {
+        "trained_on": [str(p) for p in data.split["train"]],
+        "validated_on": [str(p) for p in data.split["val"]],
+        "held_out": [str(p) for p in data.split["test"]],
+        "preset": args.preset, "config_file": args.config, "typed_options": args.typed,
+        "settings": settings(args, task),
+        "chosen_checkpoint": "prefit" if Path(ckpt).name == "prefit.ckpt" else Path(ckpt).name,
+        "val_pr_auc": summary["val_pr_auc"],
+        "training_command": "tis-transformer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "",
+        "training_seconds": {k: round(v, 1) for k, v in stages.items()},
+        "trained_with": f"tis-transformer {__version__}",
+    }
+    description = (f"TIS Transformer trained by tis-transformer {__version__} on "
+                   f"{', '.join(p.name for p in data.split['train'])} (preset {args.preset})")
+    scored = {p.name.split(".")[0]: _load(data, "val", i) for i, p in enumerate(data.split["val"])}
+    held = {p.name.split(".")[0]: _load(data, "test", i) for i, p in enumerate(data.split["test"])}
+    card["training_seconds"]["total"] = round(time.time() - started, 1)
+    meta = ship(model, args.output, description, card, data.sets["train"], held, validation=scored)
+    return {"path": str(args.output), "metrics": meta.get("metrics"), "validation": meta.get("validation_metrics")}
+
+
+def _load(data: TranscriptData, name: str, index: int):
+    from tis_transformer.training.datasets import load_dataset
+
+    return load_dataset(data.split[name][index])
+
+
+__all__ = ["add_arguments", "add_run_options", "run", "check_options", "option_fields"]

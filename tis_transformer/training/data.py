@@ -143,21 +143,48 @@ def find_data_files(data_path: str | Path) -> list[Path]:
 
 
 def split_files(data_path: str | Path, val_set: list[str], test_set: list[str]) -> dict:
-    """Split a directory's files into train, validation and test lists by file name."""
+    """Split a directory's files into train, validation and test lists.
+
+    Each validation or test entry is a file name in ``data_path`` or a path
+    to a data file anywhere else; every other file of ``data_path`` is
+    trained on.
+
+    Raises
+    ------
+    InputError
+        An entry that is neither, one in both sets, or a file elsewhere that
+        is one of the training files under another name.
+    """
     files = find_data_files(data_path)
     names = {p.name: p for p in files}
-    for name in list(val_set) + list(test_set):
-        if name not in names:
-            raise InputError(f"{name}: not found in {data_path} (have {', '.join(sorted(names))})")
-    overlap = set(val_set) & set(test_set)
+
+    def locate(entry: str) -> Path:
+        if entry in names:
+            return names[entry]
+        path = Path(entry)
+        if path.is_file() and path.name.endswith(DATA_SUFFIXES):
+            inside = next((p for p in files if p.resolve() == path.resolve() and p.name == path.name), None)
+            return inside or path
+        raise InputError(f"{entry}: not found in {data_path} (have {', '.join(sorted(names))}) nor a data file "
+                         f"({', '.join(DATA_SUFFIXES)})")
+
+    val, test = [locate(e) for e in val_set], [locate(e) for e in test_set]
+    overlap = {p.resolve() for p in val} & {p.resolve() for p in test}
     if overlap:
-        raise InputError(f"{', '.join(sorted(overlap))}: in both the validation and the test set")
-    held = set(val_set) | set(test_set)
-    return {
-        "train": [p for p in files if p.name not in held],
-        "val": [names[n] for n in val_set],
-        "test": [names[n] for n in test_set],
-    }
+        raise InputError(f"{', '.join(sorted(p.name for p in overlap))}: in both the validation and the test set")
+    train = [p for p in files if p not in val + test]
+    for p in val + test:
+        twin = next((t for t in train if _same_file(t, p)), None)
+        if twin is not None:
+            raise InputError(f"{p}: is the training file {twin} too; it would be trained and evaluated on")
+    return {"train": train, "val": val, "test": test}
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def load_files(paths: list[Path]) -> Dataset:

@@ -1,0 +1,120 @@
+"""The ``crossval`` command: K models, each tested on the files it never saw; their predictions and metrics.
+
+Every data file is predicted once, by the model of the fold that held it
+out, so a whole annotation (a proteome being re-annotated, say) gets
+predictions free of training leakage: ``OUT_DIR/predictions/FILE.tsv``, the
+site table of ``impute``. ``OUT_DIR/metrics.tsv`` has each held-out file's
+metrics; ``OUT_DIR/fold_K/model.onnx`` is each fold's model with its card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tis_transformer.cli.evaluate import COLUMNS
+from tis_transformer.predictor.read import InputError
+from tis_transformer.training.data import find_data_files
+from tis_transformer.training.datasets import Dataset, load_dataset
+from tis_transformer.training.folds import plan_folds
+from tis_transformer.training.presets import resolve
+
+log = logging.getLogger("tis_transformer")
+
+LETTERS = np.frombuffer(b"ATCGN", dtype=np.uint8)  # token order of tis_transformer.predictor.tokens
+
+
+def add_arguments(parser: argparse.ArgumentParser, count) -> None:
+    """Arguments of the ``crossval`` command (``count`` parses a positive integer)."""
+    from tis_transformer.cli.train import add_run_options
+
+    parser.add_argument("data_path", help="directory of per-chromosome files (.npz, .npy.gz or .npy)")
+    parser.add_argument("--folds", type=count, required=True, metavar="K",
+                        help="folds: groups of files of about equal annotated TIS count, each tested on by a "
+                        "model trained on the others")
+    parser.add_argument("-o", "--output_dir", default="crossval", metavar="OUT_DIR",
+                        help="where the models, held-out predictions and metrics go (default crossval)")
+    add_run_options(parser, "train", output=False)
+
+
+def _fasta(data: Dataset, path: Path) -> None:
+    """The transcripts of a data file as FASTA, the input ``impute`` reads."""
+    with open(path, "w") as out:
+        for i in range(len(data)):
+            tokens = data.transcript(i)[0]
+            out.write(f">{data.ids[i]}\n{LETTERS[tokens].tobytes().decode()}\n")
+
+
+def _predict(model: Path, data: Dataset, out: Path) -> None:
+    from tis_transformer.__main__ import build_parser
+    from tis_transformer.cli.impute import run as impute
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fasta = Path(tmp) / (out.name[: -len(".tsv")] + ".fa")
+        _fasta(data, fasta)
+        if impute(build_parser().parse_args(["impute", str(fasta), str(model), "-o", str(out), "-q"])) != 0:
+            raise InputError(f"{out}: predicting the held-out transcripts failed")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train one model per fold, predict and score each held-out file with the model that never saw it."""
+    from tis_transformer.cli.train import check_options, run as train
+
+    settings = resolve("train", args)
+    settings.resolved = True
+    check_options(settings, "train")
+    files = find_data_files(args.data_path)
+    out_dir = Path(args.output_dir)
+    (out_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    if not os.access(out_dir, os.W_OK):
+        raise InputError(f"{out_dir}: not writable")
+    counts = {p: int(load_dataset(p).tis.size) for p in files}
+    if not any(counts.values()):
+        raise InputError(f"{args.data_path}: no annotated TIS in any file: give transcripts with their start sites")
+    plans = plan_folds(counts, args.folds)
+    rows = []
+    for number, plan in enumerate(plans, 1):
+        fold_dir = out_dir / f"fold_{number}"
+        fold_dir.mkdir(exist_ok=True)
+        tests = ", ".join(p.name for p in plan["test"])
+        log.info("fold %d/%d: testing on %s, validating on %s (%d TISs held out)", number, len(plans), tests,
+                 plan["val"].name, sum(counts[p] for p in plan["test"]))
+        fold = argparse.Namespace(**vars(settings))
+        fold.val_set, fold.test_set = str(plan["val"]), ",".join(str(p) for p in plan["test"])
+        fold.output = str(fold_dir / "model.onnx")
+        fold.name = f"fold_{number}"
+        if "log_dir" not in settings.typed:
+            fold.log_dir = str(fold_dir / "runs")
+        train(fold, "train")
+        card = _card(fold_dir / "model.onnx")
+        for path in plan["test"]:
+            stem = path.name.split(".")[0]
+            _predict(fold_dir / "model.onnx", load_dataset(path), out_dir / "predictions" / f"{stem}.tsv")
+            rows.append({"fold": number, "file": path.name, "validated_on": plan["val"].name,
+                         **{c: card["metrics"][stem][c] for c in COLUMNS}})
+    _write_metrics(out_dir / "metrics.tsv", rows)
+    log.info("held-out predictions in %s, metrics in %s", out_dir / "predictions", out_dir / "metrics.tsv")
+    return 0
+
+
+def _card(model: Path) -> dict:
+    import json
+
+    return json.loads(model.with_suffix(".json").read_text())
+
+
+def _write_metrics(path: Path, rows: list) -> None:
+    with open(path, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=["fold", "file", "validated_on", *COLUMNS], delimiter="\t")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
+
+
+__all__ = ["add_arguments", "run"]
