@@ -399,6 +399,19 @@ def test_train_to_a_model_in_one_command(small_split, tmp_path, capsys):
     assert len((tmp_path / "sites.tsv").read_text().splitlines()) > 3
 
 
+def test_a_model_without_transformer_layers_and_without_a_test_set(small_split, tmp_path):
+    # the default recipe's shape (depth 0: nothing trained after prefitting) on every file but the validation one
+    out = tmp_path / "heads.onnx"
+    assert main(["train", str(small_split), "val.npz", "-", "--preset", "smoke", "--depth", "0", "--max_epochs", "0",
+                 "-o", str(out), "--log_dir", str(tmp_path / "runs"), "--no_progress_bar"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["heads.json", "heads.onnx"]
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["architecture"]["depth"] == 0 and card["held_out"] == [] and card["chosen_checkpoint"] == "prefit"
+    assert sorted(p.rsplit("/", 1)[-1] for p in card["trained_on"]) == ["test.npz", "train.npz"]
+    assert main(["impute", str(ROOT / "examples" / "example.fa"), str(out), "-o", str(tmp_path / "sites.tsv"),
+                 "--top_k", "1", "-q"]) == 0
+
+
 def test_bad_training_input_is_one_line_and_writes_nothing(small_split, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
                         "'tis-transformer prepare', or the original .npy/.npy.gz); every file not named in "
                         "VAL_SET or TEST_SET is trained on")
     parser.add_argument("val_set", help="validation file(s), comma-separated: names in DATA_PATH or paths")
-    parser.add_argument("test_set", help="test file(s), comma-separated: names in DATA_PATH or paths elsewhere")
+    parser.add_argument("test_set", help="test file(s), comma-separated: names in DATA_PATH or paths elsewhere; "
+                        "- for none (a model trained on every file but the validation set)")
     add_run_options(parser, task)
 
 
@@ -63,7 +64,7 @@ def add_run_options(parser: argparse.ArgumentParser, task: str, output: bool = T
 
 
 def _comma_list(value: str) -> list[str]:
-    return [v for v in value.split(",") if v]
+    return [v for v in value.split(",") if v and v != "-"]
 
 
 def _network_config(args: argparse.Namespace) -> dict:
@@ -132,7 +133,7 @@ def _estimates(args, task: str, output: bool) -> dict:
         stages["prefit feature head" + (" and trees" if args.trees else "")] = None
     if args.max_epochs != 0:
         stages["Performer"] = _seconds(args.max_time)
-    if args.limit_test_batches and not output:
+    if args.limit_test_batches and not output and _comma_list(getattr(args, "test_set", "")):
         stages["test"] = None
     if output:
         stages["export"] = EXPORT_SECONDS
@@ -238,7 +239,7 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     if prefit_score is not None and (trained_score is None or not trained_score > prefit_score):
         ckpt = str(prefit_path)  # the Performer did not validate higher than the model it started from
     results = []
-    if args.limit_test_batches and not output:
+    if args.limit_test_batches and not output and data.split["test"]:
         progress.stage("test")
         results = trainer.test(model, datamodule=data, ckpt_path=ckpt or None, verbose=False)
     if not trainer.is_global_zero:

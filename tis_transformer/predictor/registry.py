@@ -10,7 +10,8 @@ from tis_transformer.predictor.read import InputError
 # the shipped models are package data beside the subpackages
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = "human"
-# the model format this release reads and writes; 2: feature set orf-v5 only, two stages of trees reading isoforms
+# the model format this release reads and writes; 2: feature sets orf-v5 and orf-v6, two stages of trees reading
+# isoforms, networks with or without transformer layers
 FORMAT_VERSION = 2
 
 
@@ -18,7 +19,8 @@ def shipped_models() -> dict[str, dict]:
     """Metadata of every shipped model, by name."""
     models = {}
     for meta_path in sorted(MODELS_DIR.glob("*.json")):
-        if meta_path.with_suffix(".onnx").exists():
+        # NAME.alone.json describes a model's alone variant, which goes with NAME rather than standing alone
+        if "." not in meta_path.stem and meta_path.with_suffix(".onnx").exists():
             models[meta_path.stem] = json.loads(meta_path.read_text())
     return models
 

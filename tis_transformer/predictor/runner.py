@@ -180,6 +180,7 @@ class Predictor:
         alone variant, ``STEM.alone.onnx``, when one lies beside it).
         """
         if isoforms is None and self.alone is not None:
+            self.alone.max_tokens = self.max_tokens
             return self.alone.predict(tokens)
         out: list = [None] * len(tokens)
         lengths = np.array([len(t) for t in tokens])

@@ -193,7 +193,7 @@ class TISNetwork(nn.Module):
             # added to the head's logit where no ATG starts: prefitting sets it to undo the weight it gave those
             # positions' sample (see train.prefit_feature_head)
             self.register_buffer("non_atg_logit_shift", torch.zeros(()))
-            # added again where neither an ATG nor a near-cognate codon starts (features orf-v5 on): prefitting
+            # added again where neither an ATG nor a near-cognate codon starts (features orf-v5 and later): prefitting
             # sets it from how rarely translation starts at those in the training data
             self.register_buffer("non_start_logit_shift", torch.zeros(()))
         if not c.depth and not c.feature_head:
