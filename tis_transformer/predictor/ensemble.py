@@ -94,21 +94,9 @@ class Ensemble:
     def predict_records(self, records: Iterable[tuple[str, np.ndarray]], isoforms: EnsembleIsoforms | None = None,
                         chunk_nt: int = 1_000_000) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """Stream ``(id, tokens, probabilities)``, as ``Predictor.predict_records`` does."""
-        chunk: list = []
-        size = 0
-        for record in records:
-            chunk.append(record)
-            size += len(record[1])
-            if size >= chunk_nt:
-                yield from self._run_chunk(chunk, isoforms)
-                chunk, size = [], 0
-        if chunk:
-            yield from self._run_chunk(chunk, isoforms)
+        from tis_transformer.predictor.runner import predict_in_chunks
 
-    def _run_chunk(self, chunk: list, isoforms) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        probabilities = self.predict([tokens for _, tokens in chunk], isoforms)
-        for (name, tokens), p in zip(chunk, probabilities):
-            yield name, tokens, p
+        return predict_in_chunks(self.predict, records, isoforms, chunk_nt)
 
 
 def open_models(models: str | Sequence[str] | None, device: str = "auto", threads: int = 0,

@@ -15,13 +15,48 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-__all__ = ["Progress"]
+__all__ = ["ClockedLine", "Progress"]
 
 PLAIN_INTERVAL = 10.0
 _BAR_WIDTH = 24
 
 
-class Progress:
+class ClockedLine:
+    """A status line on a stream, kept moving by a clock thread between ``__enter__`` and ``__exit__``.
+
+    Subclasses define ``_tick`` (the thread's loop); ``interactive`` lines are
+    redrawn in place, other streams get plain lines.
+    """
+
+    thread_name = "tis-transformer-progress"
+
+    def __init__(self, enabled: bool, stream: IO | None = None, interactive: bool | None = None):
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.started = time.perf_counter()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._drawn = False
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+        if self.enabled:
+            self._thread = threading.Thread(target=self._tick, name=self.thread_name, daemon=True)
+            self._thread.start()
+        return self
+
+    def _stop_clock(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _tick(self) -> None:
+        raise NotImplementedError
+
+
+class Progress(ClockedLine):
     """Counts transcripts and nucleotides as they pass and shows them.
 
     Parameters
@@ -39,29 +74,13 @@ class Progress:
 
     def __init__(self, enabled: bool, total: dict | None = None, stream: IO | None = None,
                  interactive: bool | None = None):
-        self.enabled = enabled
+        super().__init__(enabled, stream, interactive)
         self.total = total
-        self.stream = stream or sys.stderr
-        self.interactive = self.stream.isatty() if interactive is None else interactive
         self.records = 0
         self.nucleotides = 0
-        self.started = time.perf_counter()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._drawn = False
-
-    def __enter__(self) -> "Progress":
-        self.started = time.perf_counter()
-        if self.enabled:
-            self._thread = threading.Thread(target=self._tick, name="tis-transformer-progress", daemon=True)
-            self._thread.start()
-        return self
 
     def __exit__(self, kind, error, traceback) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._stop_clock()
         if self.enabled and kind is None and self.records:
             self._show(final=True)
         elif self._drawn and self.interactive:

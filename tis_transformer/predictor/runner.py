@@ -204,21 +204,28 @@ class Predictor:
         order.  ``isoforms`` is the ``isoform_index`` of all the records (see
         ``predict``), built beforehand because the stream is read once.
         """
-        chunk: list = []
-        size = 0
-        for record in records:
-            chunk.append(record)
-            size += len(record[1])
-            if size >= chunk_nt:
-                yield from self._run_chunk(chunk, isoforms)
-                chunk, size = [], 0
-        if chunk:
-            yield from self._run_chunk(chunk, isoforms)
+        return predict_in_chunks(self.predict, records, isoforms, chunk_nt)
 
-    def _run_chunk(self, chunk: list, isoforms: IsoformIndex | None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        probabilities = self.predict([tokens for _, tokens in chunk], isoforms)
-        for (name, tokens), p in zip(chunk, probabilities):
-            yield name, tokens, p
+
+def predict_in_chunks(predict, records: Iterable[tuple[str, np.ndarray]], isoforms,
+                      chunk_nt: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """``(id, tokens, probabilities)`` of a stream of records, ``predict`` run on chunks of about ``chunk_nt`` nt."""
+    chunk: list = []
+    size = 0
+    for record in records:
+        chunk.append(record)
+        size += len(record[1])
+        if size >= chunk_nt:
+            yield from _predict_chunk(predict, chunk, isoforms)
+            chunk, size = [], 0
+    if chunk:
+        yield from _predict_chunk(predict, chunk, isoforms)
+
+
+def _predict_chunk(predict, chunk: list, isoforms) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    probabilities = predict([tokens for _, tokens in chunk], isoforms)
+    for (name, tokens), p in zip(chunk, probabilities):
+        yield name, tokens, p
 
 
 class _LayeredRunner:

@@ -10,21 +10,19 @@ by its ``max_time`` or its measured step rate.
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
 from typing import IO
 
 import lightning as L
 
-from tis_transformer.predictor.progress import _clock
+from tis_transformer.predictor.progress import ClockedLine, _clock
 
 __all__ = ["RunProgress", "PerformerProgress", "PLAIN_INTERVAL"]
 
 PLAIN_INTERVAL = 30.0
 
 
-class RunProgress:
+class RunProgress(ClockedLine):
     """Stages of a run with an estimate of seconds each.
 
     Parameters
@@ -39,33 +37,20 @@ class RunProgress:
         Redraw one line (default: whether ``stream`` is a terminal).
     """
 
+    thread_name = "tis-transformer-run"
+
     def __init__(self, stages: dict, enabled: bool = True, stream: IO | None = None,
                  interactive: bool | None = None):
         self.estimates = dict(stages)
         self.taken: dict[str, float] = {}
-        self.enabled = enabled
-        self.stream = stream or sys.stderr
-        self.interactive = self.stream.isatty() if interactive is None else interactive
+        super().__init__(enabled, stream, interactive)
         self.current: str | None = None
         self.fraction: float | None = None  # of the current stage, when it knows
         self.detail = ""
-        self.started = self.stage_started = time.perf_counter()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._drawn = False
-
-    def __enter__(self) -> "RunProgress":
-        self.started = time.perf_counter()
-        if self.enabled:
-            self._thread = threading.Thread(target=self._tick, name="tis-transformer-run", daemon=True)
-            self._thread.start()
-        return self
+        self.stage_started = self.started
 
     def __exit__(self, kind, error, traceback) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._stop_clock()
         self._finish_stage()
         if self.enabled and kind is None:
             self._print(f"tis-transformer: done in {_clock(time.perf_counter() - self.started)} ("
