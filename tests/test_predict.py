@@ -79,7 +79,11 @@ def test_a_model_scores_transcripts_alone_with_its_alone_variant(tmp_path, chry)
     index = paired.isoform_index(tokens)
     for got, expected in zip(paired.predict(tokens, index), plain.predict(tokens, plain.isoform_index(tokens))):
         np.testing.assert_array_equal(got, expected)
-    # an alone variant that itself compares isoforms is refused in one line
+    # an alone variant that itself compares isoforms is refused in one line when it would score, and not opened
+    # by runs that compare isoforms
     shutil.copy(resolve_model(None), tmp_path / "m.alone.onnx")
+    comparing = Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1)
+    comparing.predict(tokens, comparing.isoform_index(tokens))
+    assert comparing._alone is False
     with pytest.raises(InputError, match="must not read isoform columns"):
-        Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1)
+        comparing.predict(tokens)

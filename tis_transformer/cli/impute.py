@@ -88,6 +88,9 @@ def _run(args, source: str, shown: str) -> int:
     refuse_overwriting_inputs(written, [m.path for m in predictor.members])
     log.info("model %s on %s", predictor.label, predictor.device.upper())
     compare = predictor.reads_isoforms and not args.alone
+    if not compare:  # an unusable alone variant is refused before any work
+        for member in predictor.members:
+            member.scoring_alone()
     total = None
     isoforms = None
     if compare:

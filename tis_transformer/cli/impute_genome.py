@@ -50,6 +50,9 @@ def run(args) -> int:
         log.info("%d transcripts, %d nt spliced from %s", len(cache.entries), cache.size, args.genome)
         isoforms = None
         compare = predictor.reads_isoforms and not args.alone
+        if not compare:  # an unusable alone variant is refused before any work
+            for member in predictor.members:
+                member.scoring_alone()
         if compare:
             isoforms = predictor.isoform_index(lambda: (tokens for _, tokens in cache.records()))
             log.info("compared %d starts of %d distinct transcripts across the annotation (--alone skips this)",

@@ -95,14 +95,30 @@ class Predictor:
             json.loads(self.metadata.get("input_features", "{}")), self.path) if "features" in inputs else None)
         self.layered = _LayeredRunner.open(self.path, self.metadata, options, providers, self.inputs)
         self.short = self._short_window_sessions(options, providers)
-        # a model whose trees compare isoforms may have a variant fitted without them beside it, ``STEM.alone.onnx``:
-        # scoring transcripts alone, it ranks them better than the same trees given empty isoform columns
-        variant = self.path.with_suffix(".alone.onnx")
-        self.alone = (Predictor(str(variant), device, threads, max_tokens)
-                      if self.reads_isoforms and not self.path.name.endswith(".alone.onnx") and variant.is_file()
-                      else None)
-        if self.alone is not None and self.alone.reads_isoforms:
-            raise InputError(f"{variant}: a model's alone variant must not read isoform columns")
+        self._opening = (device, threads, max_tokens)
+        self._alone: Predictor | None | bool = False  # False: not looked for yet
+
+    @property
+    def alone(self) -> Predictor | None:
+        """The model's alone variant, ``STEM.alone.onnx`` beside it, or None; opened when first asked for.
+
+        A model whose trees compare isoforms may have a variant fitted without
+        them: scoring transcripts alone, it ranks them better than the same
+        trees given empty isoform columns.  Runs that compare isoforms never
+        open it (a second session costs start-up time).
+        """
+        if self._alone is False:
+            variant = self.path.with_suffix(".alone.onnx")
+            found = self.reads_isoforms and not self.path.name.endswith(".alone.onnx") and variant.is_file()
+            self._alone = Predictor(str(variant), *self._opening) if found else None
+            if self._alone is not None and self._alone.reads_isoforms:
+                self._alone = False
+                raise InputError(f"{variant}: a model's alone variant must not read isoform columns")
+        return self._alone
+
+    def scoring_alone(self) -> Predictor:
+        """The model that scores transcripts without an isoform index: the alone variant if any, else itself."""
+        return self.alone or self
 
     def _short_window_sessions(self, options, providers) -> list:
         """``(window, session)`` of the short-window graphs beside the model, narrowest first.
@@ -179,7 +195,7 @@ class Predictor:
         None scores each transcript as if it were alone (with the model's
         alone variant, ``STEM.alone.onnx``, when one lies beside it).
         """
-        if isoforms is None and self.alone is not None:
+        if isoforms is None and self.scoring_alone() is not self:
             self.alone.max_tokens = self.max_tokens
             return self.alone.predict(tokens)
         out: list = [None] * len(tokens)
