@@ -68,3 +68,16 @@ def test_resolve_model_by_name_path_and_error(tmp_path):
         resolve_model("no_such_model")
     meta = json.loads((MODELS_DIR / f"{DEFAULT_MODEL}.json").read_text())
     assert meta["name"] == DEFAULT_MODEL
+
+
+def test_models_command_names_each_alone_variant(capsys):
+    from tis_transformer.cli.models import print_models
+
+    assert print_models() == 0
+    shown = capsys.readouterr().out
+    variants = sorted(MODELS_DIR.glob("*.alone.onnx"))
+    assert variants, "the shipped models come with alone variants"
+    for variant in variants:
+        assert f"alone variant (used with --alone): {variant}" in shown
+        # a variant is not listed as a model of its own
+        assert f"\n{variant.name[:-len('.onnx')]}:" not in shown

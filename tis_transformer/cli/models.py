@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tis_transformer.predictor.registry import DEFAULT_MODEL, MODELS_DIR, shipped_models
 
 
@@ -23,7 +25,17 @@ def print_models() -> int:
                     "file_size", "sha256", "package_version", "exported"):
             if key in meta:
                 print(f"  {key}: {meta[key]}")
-        for chrom, metrics in meta.get("metrics", {}).items():
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-            print(f"  metrics {chrom}: {shown}")
+        _print_metrics(meta, "")
+        variant = MODELS_DIR / f"{name}.alone.onnx"
+        if variant.exists():
+            print(f"  alone variant (used with --alone): {variant}")
+            card = variant.with_suffix("").with_suffix(".json")
+            if card.exists():
+                _print_metrics(json.loads(card.read_text()), "alone ")
     return 0
+
+
+def _print_metrics(meta: dict, label: str) -> None:
+    for chrom, metrics in meta.get("metrics", {}).items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        print(f"  {label}metrics {chrom}: {shown}")
