@@ -49,6 +49,19 @@ def test_two_shipped_models_average_their_single_runs(tmp_path, options):
         assert not np.allclose(chr13[name], chr18[name])
 
 
+def test_models_may_follow_options(tmp_path, capsys):
+    # `impute IN --alone a.onnx b.onnx`: models after an option are still models; an unknown option is still refused
+    before = impute(tmp_path, "before", ["human_chr13", "human_chr18"], "--alone")
+    after = tmp_path / "after.npy"
+    assert main(["impute", str(FASTA), "--alone", "human_chr13", "-o", str(after), "-q", "human_chr18"]) == 0
+    for name, got in probabilities(after).items():
+        assert np.array_equal(got, before[name])
+    with pytest.raises(SystemExit):
+        main(["impute", str(FASTA), "human_chr13", "--alone", "--bogus", "-o", str(tmp_path / "no.npy")])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert not (tmp_path / "no.npy").exists()
+
+
 def test_a_model_with_itself_is_the_model(tmp_path):
     alone = impute(tmp_path, "one", ["human_chr13"])
     twice = impute(tmp_path, "twice", ["human_chr13", "human_chr13"])

@@ -164,11 +164,40 @@ def test_report_path_checked_before_predicting(tmp_path, capsys):
     assert "--report_top" in errors and not list(tmp_path.iterdir())
 
 
-def test_genome_mode_refuses_the_report_in_one_line(tmp_path, capsys):
+def test_genome_mode_report_draws_the_annotations_cds(tmp_path, capsys):
+    """In genome mode the report takes each coding transcript's CDS from the annotation: the fixture's truth
+    (checked against gffread in tests/test_genome.py) is what it draws and classifies against."""
+    import csv
+
     from tis_transformer.__main__ import main
 
-    assert main(["impute", "--genome", "g.fa", "--annotation", "a.gtf", "--report", "r.html", "-q"]) == 1
-    assert "not available in genome mode" in capsys.readouterr().err
+    genome = ROOT / "tests" / "data" / "genome"
+    report = tmp_path / "genome.html"
+    assert main(["impute", "--genome", str(genome / "genome.fa"), "--annotation", str(genome / "ensembl.gtf"),
+                 "-o", str(tmp_path / "orfs.tsv"), "--top_k", "1", "--report", str(report),
+                 "--report_top", "100", "-q"]) == 0
+    html = report.read_text()
+    with open(genome / "truth.tsv") as handle:
+        truth = list(csv.DictReader(handle, delimiter="\t"))
+    coding = [t for t in truth if t["cds_start"]]
+    assert coding and len(coding) < len(truth)
+    for t in coding:
+        assert f"annotated CDS {t['cds_start']}-{t['cds_end']}" in html, t["transcript_id"]
+    # every transcript is drawn (100 > the fixture's), the non-coding ones without a CDS box
+    assert html.count('<div class="tx"') == len(truth)
+    assert html.count("annotated CDS ") == 2 * len(coding)  # the box's label and the facts line
+    assert "<td>annotated</td>" in html and "<td>no annotated CDS</td>" in html
+    assert "annotation" in html and str(genome / "ensembl.gtf") in html
+    # an output named twice, or the annotation as the report, is refused before anything is written
+    out = tmp_path / "refused"
+    out.mkdir()
+    assert main(["impute", "--genome", str(genome / "genome.fa"), "--annotation", str(genome / "ensembl.gtf"),
+                 "-o", str(out / "o.tsv"), "--report", str(out / "o.tsv"), "-q"]) == 1
+    assert main(["impute", "--genome", str(genome / "genome.fa"), "--annotation", str(genome / "ensembl.gtf"),
+                 "-o", str(out / "o.tsv"), "--report", str(genome / "ensembl.gtf"), "-q"]) == 1
+    errors = capsys.readouterr().err
+    assert "both as an output and as the report" in errors and "would overwrite the input" in errors
+    assert not list(out.iterdir())
 
 
 def test_report_of_many_long_transcripts_stays_small():

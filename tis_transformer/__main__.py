@@ -268,7 +268,13 @@ def _signals_unwind() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(train_options=argv[:1] in (["pretrain"], ["train"], ["crossval"])).parse_args(argv)
+    parser = build_parser(train_options=argv[:1] in (["pretrain"], ["train"], ["crossval"]))
+    args, unparsed = parser.parse_known_args(argv)
+    if unparsed and args.command == "impute" and not any(a.startswith("-") and a != "-" for a in unparsed):
+        # argparse takes positionals only before the first option: models named after one are models too
+        args.model = [*args.model, *unparsed]
+    elif unparsed:
+        parser.error(f"unrecognized arguments: {' '.join(unparsed)}")
     _configure_logging(quiet=getattr(args, "quiet", False))
     try:
         with _signals_unwind():

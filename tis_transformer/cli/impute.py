@@ -52,9 +52,6 @@ def _spooled_stdin() -> Iterator[str]:
 def run(args) -> int:
     """Predict and write results as the parsed arguments ask."""
     if args.genome or args.annotation:
-        if getattr(args, "report", None):
-            # not wired yet: report.Report takes the annotated CDS and ORF classes through its hooks
-            raise InputError("--report is not available in genome mode yet")
         from tis_transformer.cli.impute_genome import run as run_genome
 
         return run_genome(args)

@@ -12,6 +12,7 @@ from tis_transformer.predictor.genome.orf_types import GeneCds, reference_cds
 from tis_transformer.predictor.genome.pipeline import build_transcripts, output_targets, TranscriptCache
 from tis_transformer.predictor.genome.write import Scored, write_genome_outputs
 from tis_transformer.predictor.read import InputError
+from tis_transformer.predictor.report import open_report, run_description
 
 log = logging.getLogger("tis_transformer")
 
@@ -30,10 +31,14 @@ def run(args) -> int:
     targets = output_targets(args.output, args.format, args.annotation)
     if not Path(args.genome).exists():
         raise InputError(f"{args.genome}: no such file")
-    refuse_overwriting_inputs(targets, [args.genome, args.annotation])
+    # the report is an output too: it must not replace an input, the model or another output
+    written = targets + ([(args.report, "html")] if getattr(args, "report", None) else [])
+    refuse_overwriting_inputs(written, [args.genome, args.annotation])
     check_outputs(targets)
     transcripts, _ = read_annotation(args.annotation)
     genes = GeneCds(transcripts)
+    report = (open_report(args, None, targets, annotated_cds(transcripts, genes))
+              if getattr(args, "report", None) else None)
     log.info("%d transcripts of %d genes in %s", len(transcripts), len({t.gene_id for t in transcripts}),
              args.annotation)
     if args.biotypes:
@@ -43,7 +48,7 @@ def run(args) -> int:
         if not transcripts:
             raise InputError(f"{args.annotation}: no transcript of biotype {', '.join(sorted(wanted))}")
     predictor = open_models(models, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
-    refuse_overwriting_inputs(targets, [m.path for m in predictor.members])
+    refuse_overwriting_inputs(written, [m.path for m in predictor.members])
     log.info("model %s on %s", predictor.label, predictor.device.upper())
     with TranscriptCache() as cache:
         build_transcripts(args.genome, args.annotation, transcripts, cache)
@@ -62,9 +67,24 @@ def run(args) -> int:
         total = {"transcripts": len(cache.entries), "nucleotides": cache.size}
         with Progress(enabled=not args.quiet, total=total) as progress:
             predicted = progress.track(predictor.predict_records(cache.records(), isoforms))
+            if report is not None:
+                predicted = report.watch(predicted)
             results = (Scored(t, chrom, tokens, probabilities, reference_cds(t, genes), genes.coding(t.gene_id))
                        for (t, chrom, _, _), (_, tokens, probabilities) in zip(cache.entries, predicted))
             counts = write_genome_outputs(targets, results, threshold=args.threshold, top_k=args.top_k,
                                           header=header)
+    if report is not None:
+        report.write(args.report, run_description(header, predictor, isoforms, progress, targets))
     closing_lines(targets, counts, args, time.perf_counter() - started)
     return 0
+
+
+def annotated_cds(transcripts: list, genes: GeneCds) -> dict[str, tuple[int, int]]:
+    """Each coding transcript's own CDS, 1-based and inclusive on the transcript, as the report draws it."""
+    annotated = {}
+    for t in transcripts:
+        if t.cds is not None:
+            cds = reference_cds(t, genes)
+            if cds is not None:
+                annotated[t.transcript_id] = (cds[0] + 1, cds[1] + 1)
+    return annotated

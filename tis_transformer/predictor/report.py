@@ -345,11 +345,13 @@ class Report:
                 f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table></section>")
 
 
-def open_report(args, source: str, targets: list) -> Report:
+def open_report(args, source: str | None, targets: list,
+                annotated: Mapping[str, Annotation] | None = None) -> Report:
     """A :class:`Report` for the ``impute`` options, checked before predicting.
 
     ``source`` is the file read (standard input is spooled to one); an
-    original-format ``.npy`` input supplies the annotated CDS from its labels.
+    original-format ``.npy`` input supplies the annotated CDS from its labels,
+    unless ``annotated`` gives them (genome mode: from the annotation).
     ``targets``: the run's ``(path, format)`` outputs, which the report must not be.
     """
     from tis_transformer.predictor.read import InputError
@@ -361,7 +363,8 @@ def open_report(args, source: str, targets: list) -> Report:
     for path, _ in targets:  # the outputs as resolved, the default one included
         if path is not None and Path(path).resolve() == Path(args.report).resolve():
             raise InputError(f"{args.report}: named both as an output and as the report")
-    annotated = npy_annotations(source) if Path(source).is_file() else None
+    if annotated is None and source is not None and Path(source).is_file():
+        annotated = npy_annotations(source)
     return Report(args.report_top, args.plot, args.threshold, args.top_k, annotated)
 
 
