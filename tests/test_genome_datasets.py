@@ -156,6 +156,19 @@ def test_a_cds_open_at_its_5_end_gets_no_label(tmp_path):
         labelled = {k for k, (_, tis) in read_folder(out).items() if tis}
         assert len(labelled) == 7 and transcript_id not in labelled
         assert transcript_id in read_folder(out)
+    # Ensembl's GFF3 has no cds_start_NF tag: a CDS open at its 5' end shows as a first piece of phase 1 or 2
+    pieces = [line.split("\t") for line in (DATA / "refseq.gff3").read_text().splitlines()
+              if line.split("\t")[2:3] == ["CDS"] and "Parent=rna-NM_000003.1" in line]
+    assert len(pieces) > 1 and pieces[0][6] == "-"
+    five_prime = max(pieces, key=lambda f: int(f[4]))
+    three_prime = min(pieces, key=lambda f: int(f[4]))
+    for name, piece, labelled_after in (("phase5", five_prime, False), ("phase3", three_prime, True)):
+        edited = (DATA / "refseq.gff3").read_text().replace(
+            "\t".join(piece), "\t".join([*piece[:7], "2", piece[8]]))
+        assert edited != (DATA / "refseq.gff3").read_text()
+        (tmp_path / f"{name}.gff3").write_text(edited)
+        assert prepare(tmp_path / name, tmp_path / f"{name}.gff3") == 0
+        assert bool(read_folder(tmp_path / name)["rna-NM_000003.1"][1]) is labelled_after
     # a plus-strand CDS with an end_range is open at its 3' end only: still labelled
     plus = tmp_path / "plus.gff3"
     plus.write_text((DATA / "refseq.gff3").read_text().replace(

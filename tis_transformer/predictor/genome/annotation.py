@@ -65,7 +65,9 @@ class Transcript(NamedTuple):
         ``start_codon`` features but none to this transcript (Ensembl and
         GENCODE leave them off CDSs tagged ``cds_start_NF``), or a GFF3 CDS
         with ``start_range`` on the plus strand, ``end_range`` on the minus
-        (RefSeq's partial CDSs). True otherwise, non-coding transcripts included.
+        (RefSeq's partial CDSs) or whose 5'-most piece has phase 1 or 2 (how
+        Ensembl's GFF3 shows a CDS open at its 5' end). True otherwise,
+        non-coding transcripts included.
     """
 
     transcript_id: str
@@ -83,7 +85,7 @@ class Transcript(NamedTuple):
 class _Parts:
     """Exons and coding pieces of one transcript while the file is read."""
 
-    __slots__ = ("chrom", "strand", "exons", "coding", "line", "start_codon", "open_start")
+    __slots__ = ("chrom", "strand", "exons", "coding", "line", "start_codon", "open_start", "first_cds")
 
     def __init__(self, chrom: str, strand: str, line: int):
         self.chrom, self.strand, self.line = chrom, strand, line
@@ -91,6 +93,7 @@ class _Parts:
         self.coding: list | None = None
         self.start_codon = False  # a start_codon feature was seen
         self.open_start = False  # a GFF3 CDS open at its 5' end was seen
+        self.first_cds = None  # (5'-most position, phase) of the GFF3 CDS pieces read so far
 
 
 def read_annotation(path: str | Path) -> tuple[list[Transcript], dict[str, bool]]:
@@ -349,11 +352,14 @@ def _read_gff3(path: Path, lines: Iterator) -> tuple[dict, object]:
                 raise InputError(f"{path}: line {number}: {fields[2]} without a Parent attribute")
             # RefSeq marks a CDS without its start codon by a range open at its 5' end
             open_start = fields[2] == _CDS and ("start_range" if fields[6] == "+" else "end_range") in values
+            five_prime = fields[3] if fields[6] == "+" else -fields[4]
             for parent in parents.split(","):
                 transcript_id = unquote(parent)
                 found = _parts_of(path, parts, transcript_id, fields, number)
                 _add(found, fields[2], fields[3], fields[4], number)
                 found.open_start = found.open_start or open_start
+                if fields[2] == _CDS and (found.first_cds is None or five_prime < found.first_cds[0]):
+                    found.first_cds = (five_prime, fields[7])
         elif "ID" in values:
             parent = values.get("Parent", "").split(",")[0]
             features[unquote(values["ID"])] = (fields[2], unquote(parent),
@@ -397,6 +403,9 @@ def _finish(path: Path, transcript_id: str, found: _Parts, attributes: tuple, wi
                              f"{transcript_id!r} reach outside its exons")
         cds = (int(low), int(high))
     gene_id, gene_name, biotype = attributes
-    complete = cds is None or not found.open_start and (found.start_codon or not with_start_codons)
+    # a CDS whose 5'-most piece has phase 1 or 2 begins inside a codon: its start is not annotated (Ensembl's GFF3
+    # carries no cds_start_NF tag; the phase is how it shows such a CDS)
+    open_phase = found.first_cds is not None and found.first_cds[1] in ("1", "2")
+    complete = cds is None or not (found.open_start or open_phase) and (found.start_codon or not with_start_codons)
     return Transcript(transcript_id, found.chrom, found.strand, exons, cds, gene_id, gene_name, biotype,
                       min(values[2::3]), complete)
