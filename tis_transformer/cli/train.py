@@ -28,14 +28,14 @@ from tis_transformer.training.options import add_options, option_fields
 from tis_transformer.training.presets import DEFAULT_PRESET, preset_names, read_preset, resolve, settings
 from tis_transformer.training.run_progress import PerformerProgress, RunProgress
 
-# For the time-left estimate only, rough: from one benchmarks/train_time.py run of the default preset on a busy
-# 2-core machine (prefit and trees 1,349 s for 24.3 M training nt, split evenly between head and trees here;
-# predicting through the exported model at about 20,000 nt/s)
+# For the time-left estimate only, rough: benchmarks/train_time.py runs of the default preset on 2 cores (prefit and
+# trees 150 s for 24.3 M training nt with 2 threads on a quiet machine, split evenly between head and trees here;
+# 76 s for 7.3 M nt with one thread beside another run; export and scoring 8.1 M held-out nt in 42-59 s)
 READ_SECONDS_PER_BYTE = 2e-7
-PREFIT_SECONDS_PER_NT_EPOCH = 3.5e-6
-TREE_SECONDS_PER_NT_ROUND = 4.6e-8
-EXPORT_SECONDS = 120.0
-PREDICT_NT_PER_SECOND = 20_000
+PREFIT_SECONDS_PER_NT_EPOCH = 4.5e-7
+TREE_SECONDS_PER_NT_ROUND = 6e-9
+EXPORT_SECONDS = 15.0
+PREDICT_NT_PER_SECOND = 250_000
 
 
 def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
