@@ -14,6 +14,8 @@ from tis_transformer.__main__ import main  # noqa: E402
 from tis_transformer.predictor.features import FEATURE_NAMES, orf_features  # noqa: E402
 from tis_transformer.predictor.isoforms import ISOFORM_NAMES  # noqa: E402
 from tis_transformer.predictor.metrics import average_precision  # noqa: E402
+from tis_transformer.predictor.read import read_records  # noqa: E402
+from tis_transformer.predictor.runner import Predictor  # noqa: E402
 from tis_transformer.training.datasets import load_dataset  # noqa: E402
 from tis_transformer.training.checkpoints import load_tis_model, transfer_weights  # noqa: E402
 from tis_transformer.training.data import BatchedTranscripts, TranscriptData, split_files  # noqa: E402
@@ -381,8 +383,14 @@ def test_train_to_a_model_in_one_command(small_split, tmp_path, capsys):
     summary = json.loads(next((tmp_path / "runs").rglob("test_metrics.json")).read_text())
     assert summary["model"]["path"] == str(out)
     written = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
-    assert written == sorted(p.name for p in model_files(out, 32))  # no window graphs below a 32-nt window
+    # no window graphs below a 32-nt window; the alone variant has no transformer layers, so no graphs but its own
+    assert written == sorted([p.name for p in model_files(out, 32)] + ["mine.alone.json", "mine.alone.onnx"])
     card = json.loads(out.with_suffix(".json").read_text())
+    alone = json.loads((tmp_path / "mine.alone.json").read_text())
+    assert card["architecture"]["depth"] == 1 and alone["architecture"]["depth"] == 0
+    assert not alone["settings"]["isoform_trees"] and alone["parity"]["max_abs_diff"] < 1e-4
+    assert alone["metrics"]["test"]["transcripts"] == card["metrics"]["test"]["transcripts"]
+    assert summary["model"]["alone_variant"]["path"] == str(tmp_path / "mine.alone.onnx")
     assert card["preset"] == "smoke" and card["settings"]["trees"] == 20 and card["settings"]["dim"] == 16
     assert [p.rsplit("/", 1)[-1] for p in card["trained_on"]] == ["train.npz"]
     assert set(card["metrics"]) == {"test"} and set(card["validation_metrics"]) == {"val"}
@@ -402,8 +410,26 @@ def test_train_to_a_model_in_one_command(small_split, tmp_path, capsys):
 def test_a_model_without_transformer_layers_and_without_a_test_set(small_split, tmp_path):
     # the default recipe's shape (depth 0: nothing trained after prefitting) on every file but the validation one
     out = tmp_path / "heads.onnx"
-    assert main(["train", str(small_split), "val.npz", "-", "--preset", "smoke", "--depth", "0", "--max_epochs", "0",
-                 "-o", str(out), "--log_dir", str(tmp_path / "runs"), "--no_progress_bar"]) == 0
+    base = ["train", str(small_split), "val.npz", "-", "--preset", "smoke", "--depth", "0", "--max_epochs", "0",
+            "--log_dir", str(tmp_path / "runs"), "--no_progress_bar"]
+    assert main(base + ["-o", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+        "heads.alone.json", "heads.alone.onnx", "heads.json", "heads.onnx"]
+    # the alone variant is the model a run without isoform columns trains, and the predictor takes it for --alone
+    (tmp_path / "apart").mkdir()
+    apart = tmp_path / "apart" / "apart.onnx"
+    assert main(base + ["--no-isoform_trees", "-o", str(apart)]) == 0
+    assert sorted(p.name for p in apart.parent.iterdir()) == ["apart.json", "apart.onnx"]
+    transcripts = [tokens for _, tokens in read_records(str(ROOT / "examples" / "example.fa"))]
+    predictor = Predictor(str(out))
+    assert predictor.reads_isoforms and predictor.scoring_alone().path.name == "heads.alone.onnx"
+    scored_alone = predictor.predict(transcripts, None)
+    expected = Predictor(str(apart)).predict(transcripts, None)
+    assert all(np.array_equal(a, b) for a, b in zip(scored_alone, expected))
+    compared = predictor.predict(transcripts, predictor.isoform_index(transcripts))
+    assert any(not np.array_equal(a, b) for a, b in zip(scored_alone, compared))
+    # a model trained without the variant takes no earlier one with it
+    assert main(base + ["--no-alone_variant", "-o", str(out)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["heads.json", "heads.onnx"]
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["architecture"]["depth"] == 0 and card["held_out"] == [] and card["chosen_checkpoint"] == "prefit"

@@ -135,9 +135,17 @@ def _estimates(args, task: str, output: bool) -> dict:
         stages["Performer"] = _seconds(args.max_time)
     if args.limit_test_batches and not output and _comma_list(getattr(args, "test_set", "")):
         stages["test"] = None
+    if output and _builds_alone_variant(args, task):
+        stages["alone variant"] = None
     if output:
         stages["export"] = EXPORT_SECONDS
     return stages
+
+
+def _builds_alone_variant(args, task: str) -> bool:
+    """Whether ``train -o`` also fits the model's alone variant: only models whose trees read isoforms need one."""
+    return (task == "train" and bool(args.alone_variant and args.isoform_trees and args.trees)
+            and not str(getattr(args, "output", "")).endswith(".alone.onnx"))
 
 
 def run(args: argparse.Namespace, task: str | None = None) -> int:
@@ -157,7 +165,10 @@ def run(args: argparse.Namespace, task: str | None = None) -> int:
     if output:
         from tis_transformer.export.ship import check_output
 
-        check_output(output, args.files + [getattr(args, "transfer_checkpoint", None), args.resume, args.config])
+        inputs = args.files + [getattr(args, "transfer_checkpoint", None), args.resume, args.config]
+        check_output(output, inputs)
+        if _builds_alone_variant(args, task):
+            check_output(Path(output).with_suffix(".alone.onnx"), inputs)
     started = time.time()
     progress = RunProgress(_estimates(args, task, bool(output)), enabled=not args.no_progress_bar)
     with progress:
@@ -177,8 +188,11 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     if prefit_stage:
         progress.estimate(prefit_stage, train_nt * (args.prefit_feature_head * PREFIT_SECONDS_PER_NT_EPOCH
                                                     + args.trees * TREE_SECONDS_PER_NT_ROUND))
+    alone_variant = bool(output) and _builds_alone_variant(args, task)
+    if alone_variant:
+        progress.estimate("alone variant", progress.estimates[prefit_stage])
     if output:
-        progress.estimate("export", EXPORT_SECONDS + held_nt / PREDICT_NT_PER_SECOND)
+        progress.estimate("export", (1 + alone_variant) * (EXPORT_SECONDS + held_nt / PREDICT_NT_PER_SECOND))
     prefit_score = None
     if task == "train":
         model = TISModel(network, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight,
@@ -255,17 +269,44 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     if results:
         summary["test"] = getattr(model, "test_results", None) or results[0]
     if output:
+        alone = None
+        if alone_variant:
+            progress.stage("alone variant")
+            alone = _fit_alone_variant(args, data, network)
         progress.stage("export")
-        summary["model"] = _ship(args, task, data, ckpt, summary, progress, started)
+        summary["model"] = _ship(args, task, data, ckpt, summary, progress, started, alone)
     out = Path(logger.log_dir) / "test_metrics.json"
     out.write_text(json.dumps(summary, indent=2, default=float))
     print(json.dumps(summary, indent=2, default=float), file=sys.stdout)
     return 0
 
 
+def _fit_alone_variant(args, data: TranscriptData, network: dict) -> TISModel:
+    """The model's alone variant: its feature head and trees fitted again without isoform columns.
+
+    Seeded as the run was, so that it is the model a run with
+    ``--no-isoform_trees`` would prefit; without transformer layers, which
+    after prefitting would compute nothing (their output head is zero).
+    """
+    from tis_transformer.training.prefit import prefit_feature_head
+
+    L.seed_everything(args.seed, workers=True, verbose=False)
+    model = TISModel({**network, "depth": 0}, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight,
+                     freeze_feature_head=True)
+    model.take_feature_table(data.hexamer_log_odds, data.start_context_log_odds)
+    fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed,
+                                 other_weight=args.prefit_other_weight, tree_rounds=args.trees,
+                                 tree_stages=args.tree_stages, isoform_trees=False)
+    print(f"alone variant prefit: {json.dumps(fitted)}", file=sys.stderr, flush=True)
+    return model
+
+
 def _ship(args, task: str, data: TranscriptData, ckpt: str, summary: dict, progress: RunProgress,
-          started: float) -> dict:
-    """Export the chosen checkpoint to ``args.output`` with its model card; return where and what it scored."""
+          started: float, alone: TISModel | None = None) -> dict:
+    """Export the chosen checkpoint (and ``alone``, the alone variant) to ``args.output`` with its model card.
+
+    Returns where the model went and what it scored.
+    """
     from tis_transformer.export.ship import ship
     from tis_transformer.training.checkpoints import load_tis_model
 
@@ -288,8 +329,19 @@ def _ship(args, task: str, data: TranscriptData, ckpt: str, summary: dict, progr
     scored = {p.name.split(".")[0]: _load(data, "val", i) for i, p in enumerate(data.split["val"])}
     held = {p.name.split(".")[0]: _load(data, "test", i) for i, p in enumerate(data.split["test"])}
     card["training_seconds"]["total"] = round(time.time() - started, 1)
-    meta = ship(model, args.output, description, card, data.sets["train"], held, validation=scored)
-    return {"path": str(args.output), "metrics": meta.get("metrics"), "validation": meta.get("validation_metrics")}
+    variant = None
+    if alone is not None:
+        alone_settings = {**card["settings"], "depth": 0, "isoform_trees": False, "max_epochs": 0}
+        variant = (alone, f"{description}: its alone variant, head and trees fitted without isoform columns "
+                   "(--alone)", {**card, "settings": alone_settings, "chosen_checkpoint": "prefit",
+                                 "val_pr_auc": {"prefit": None, "best_trained": None}})
+    meta = ship(model, args.output, description, card, data.sets["train"], held, validation=scored, alone=variant)
+    shipped = {"path": str(args.output), "metrics": meta.get("metrics"), "validation": meta.get("validation_metrics")}
+    if alone is not None:
+        card = meta["alone_variant"]
+        shipped["alone_variant"] = {"path": str(Path(args.output).with_suffix(".alone.onnx")),
+                                    "metrics": card.get("metrics"), "validation": card.get("validation_metrics")}
+    return shipped
 
 
 def _load(data: TranscriptData, name: str, index: int):

@@ -51,7 +51,7 @@ def parity_transcripts(data: Dataset) -> list:
     return tokens + [tokens[2][: len(tokens[2]) // 2]]
 
 
-def score_files(onnx_path: str | Path, files: dict) -> tuple[dict, dict]:
+def score_files(onnx_path: str | Path, files: dict, alone: bool = False) -> tuple[dict, dict]:
     """Held-out metrics and CPU speed of an ONNX model, one entry per data set.
 
     Parameters
@@ -59,6 +59,8 @@ def score_files(onnx_path: str | Path, files: dict) -> tuple[dict, dict]:
     files : dict
         ``{name: Dataset}``; each is one input, its transcripts each other's
         isoform context, as a FASTA given to ``impute``.
+    alone : bool
+        Score each transcript alone, as ``impute --alone`` does.
     """
     from tis_transformer.predictor.runner import Predictor
 
@@ -67,7 +69,7 @@ def score_files(onnx_path: str | Path, files: dict) -> tuple[dict, dict]:
     for name, data in files.items():
         transcripts = [data.transcript(i)[0] for i in range(len(data))]
         started = time.perf_counter()
-        probabilities = predictor.predict(transcripts, predictor.isoform_index(transcripts))
+        probabilities = predictor.predict(transcripts, None if alone else predictor.isoform_index(transcripts))
         seconds = time.perf_counter() - started
         metrics[name] = score_dataset(data, probabilities)
         speed[name] = round(data.tokens.size / max(seconds, 1e-9))
@@ -103,7 +105,7 @@ def check_output(path: str | Path, inputs: list) -> Path:
 
 
 def ship(model, output: str | Path, description: str, extra: dict, parity_data: Dataset,
-         held_out: dict, validation: dict | None = None) -> dict:
+         held_out: dict, validation: dict | None = None, alone=None) -> dict:
     """Export ``model`` (a ``TISModel``) to ``output`` with everything the predictor loads beside it.
 
     The files are written in a temporary folder beside ``output`` and moved
@@ -122,32 +124,50 @@ def ship(model, output: str | Path, description: str, extra: dict, parity_data: 
         ``{name: Dataset}`` scored through the ONNX predictor into ``metrics``.
     validation : dict, optional
         ``{name: Dataset}`` scored likewise into ``validation_metrics``.
+    alone : tuple, optional
+        ``(model, description, extra)`` of the model's alone variant, written
+        as ``STEM.alone.onnx`` with ``output`` and scored on the same sets, each
+        transcript alone. Without it an ``STEM.alone.onnx`` of an earlier model
+        is removed, as the predictor would pair it with this one.
 
     Returns
     -------
     dict
-        The metadata written (the model card).
+        The metadata written (the model card); with ``alone``, the variant's
+        card under ``alone_variant``.
     """
     output = Path(output)
     name = output.name[: -len(".onnx")]
     with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=output.resolve().parent) as tmp:
         staged = Path(tmp) / output.name
-        meta = build_metadata(model.network, name, description, extra)
-        started = time.perf_counter()
-        export_onnx(model.network, staged, meta, model.logit_offset)
-        tokens = parity_transcripts(parity_data)
-        worst = check_parity(model.network, staged, tokens, logit_offset=model.logit_offset)
-        meta["parity"] = {"max_abs_diff": worst, "lengths": [len(t) for t in tokens]}
-        log.info("parity %.2e on lengths %s", worst, [len(t) for t in tokens])
-        if held_out:
-            meta["metrics"], meta["cpu_nt_per_s"] = score_files(staged, held_out)
-        if validation:
-            meta["validation_metrics"] = score_files(staged, validation)[0]
-        meta["export_seconds"] = round(time.perf_counter() - started, 1)
-        final = attach_metadata(staged, meta)
+        final = _stage(model, staged, description, extra, parity_data, held_out, validation, alone=False)
         # a network without transformer layers has no layer or window graphs
-        _move_all([p for p in model_files(staged, model.network.config.local_window_size) if p.exists()], output)
+        files = [p for p in model_files(staged, model.network.config.local_window_size) if p.exists()]
+        if alone is not None:
+            variant = staged.with_suffix(".alone.onnx")
+            final["alone_variant"] = _stage(alone[0], variant, *alone[1:], parity_data, held_out, validation,
+                                            alone=True)
+            files += [variant, variant.with_suffix(".json")]
+        _move_all(files, output)
     return final
+
+
+def _stage(model, staged: Path, description: str, extra: dict, parity_data: Dataset, held_out: dict,
+           validation: dict | None, alone: bool) -> dict:
+    """Export, prove parity, score and attach the card: one model's files at ``staged``."""
+    meta = build_metadata(model.network, staged.name[: -len(".onnx")], description, extra)
+    started = time.perf_counter()
+    export_onnx(model.network, staged, meta, model.logit_offset)
+    tokens = parity_transcripts(parity_data)
+    worst = check_parity(model.network, staged, tokens, logit_offset=model.logit_offset)
+    meta["parity"] = {"max_abs_diff": worst, "lengths": [len(t) for t in tokens]}
+    log.info("parity %.2e on lengths %s", worst, [len(t) for t in tokens])
+    if held_out:
+        meta["metrics"], meta["cpu_nt_per_s"] = score_files(staged, held_out, alone)
+    if validation:
+        meta["validation_metrics"] = score_files(staged, validation, alone)[0]
+    meta["export_seconds"] = round(time.perf_counter() - started, 1)
+    return attach_metadata(staged, meta)
 
 
 def _move_all(staged: list[Path], output: Path) -> None:
@@ -159,7 +179,8 @@ def _move_all(staged: list[Path], output: Path) -> None:
             os.replace(source, target)
             moved.append(target)
         written = {p.name for p in moved}
-        for stale in model_files(output, 10**9):  # a window graph of an earlier model would be loaded with this one
+        earlier = model_files(output, 10**9) + [output.with_suffix(".alone.onnx"), output.with_suffix(".alone.json")]
+        for stale in earlier:  # a window graph or alone variant of an earlier model would be loaded with this one
             if stale.name not in written and stale.exists():
                 stale.unlink()
     except BaseException:

@@ -69,6 +69,9 @@ class TISOptions:
     isoform_trees: bool = _opt(True, "with trees, the trees also read how each ATG's ORF compares with the same "
                                "start in the other transcripts of the input, e.g. a non-coding isoform whose ORF "
                                "stops early where a sibling's reads on")
+    alone_variant: bool = _opt(True, "with isoform_trees and -o MODEL.onnx, also fit MODEL.alone.onnx: the same "
+                               "feature head and trees fitted without isoform columns (no transformer layers), "
+                               "which the predictor uses for transcripts scored alone (--alone)")
     pos_weight: float = _opt(1.0, "loss weight of TIS positions; predicted probabilities are corrected for it")
 
 
