@@ -148,6 +148,35 @@ def test_transfer_from_a_tis_model_takes_its_weights_but_not_its_tables(tmp_path
     assert not new.network.hexamer_log_odds.any()  # the table belongs to this run's training data
 
 
+def test_start_loss_scores_atgs_and_tiss_only(small_split):
+    from tis_transformer.training.network import pad_batch
+
+    data = load_dataset(small_split / "val.npz")
+    L.seed_everything(0, verbose=False)
+    model = TISModel({**TINY, "n_features": len(FEATURE_NAMES)}, pos_weight=10.0, start_loss=True)
+    model.log = lambda *args, **kwargs: None
+    pairs = [data.transcript(i) for i in range(4)]
+    tokens = pad_batch([t.astype(np.int64) for t, _ in pairs])
+    labels = torch.zeros(tokens.shape)
+    features = torch.zeros(*tokens.shape, len(FEATURE_NAMES))
+    for row, (t, y) in enumerate(pairs):
+        labels[row, :len(y)] = torch.from_numpy(y.astype(np.float32))
+        features[row, :len(t)] = torch.from_numpy(orf_features(t, model.network.feature_table()))
+    batch = {"tokens": tokens, "labels": labels, "features": features}
+    model.eval()  # no dropout: the same logits twice
+    with torch.no_grad():
+        loss = model.training_step(batch, 0)
+        logits = model.network(tokens, tokens != 5, features)[..., 0]
+    counted = (features[..., FEATURE_NAMES.index("is_atg")] > 0) | (labels > 0)
+    assert labels.sum() > 0 and 0 < counted.sum() < (tokens != 5).sum() / 10
+    weight = torch.where(labels[counted] > 0, 10.0, 1.0)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[counted], labels[counted], weight=weight)
+    torch.testing.assert_close(loss, expected)
+    model.hparams.start_loss = False
+    with torch.no_grad():
+        assert not torch.isclose(model.training_step(batch, 0), expected)
+
+
 def test_prefit_feature_head_hands_over_a_working_model(small_split):
     from tis_transformer.training.prefit import prefit_feature_head
 

@@ -111,6 +111,8 @@ def check_options(args: argparse.Namespace, task: str) -> None:
     if task == "train" and args.trees and not (args.prefit_feature_head and args.orf_features and args.feature_head):
         raise InputError("--trees are fitted with the feature head: add --orf_features, --feature_head and "
                          "--prefit_feature_head")
+    if task == "train" and args.start_loss and not args.orf_features:
+        raise InputError("--start_loss finds the ATGs in the input features: add --orf_features")
     if task == "train" and args.trees and not 0 < args.tree_blend <= 1:
         raise InputError(f"--tree_blend must be in (0, 1], got {args.tree_blend}")
     _seconds(args.max_time)
@@ -196,7 +198,7 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     prefit_score = None
     if task == "train":
         model = TISModel(network, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight,
-                         freeze_feature_head=bool(args.prefit_feature_head))
+                         freeze_feature_head=bool(args.prefit_feature_head), start_loss=args.start_loss)
         if args.transfer_checkpoint:
             transfer_weights(model, args.transfer_checkpoint)
         if args.prefit_feature_head and not args.resume:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tis_transformer.predictor.features import IS_ATG_COLUMN
 from tis_transformer.predictor.metrics import atg_mask, tis_metrics
 from tis_transformer.predictor.tokens import MASK, N, PAD
 from tis_transformer.training.network import NetworkConfig, TISNetwork
@@ -60,10 +61,13 @@ class TISModel(_Base):
         Weight of TIS positions in the loss (1 = unweighted).
     freeze_feature_head : bool
         Keep the feature head's weights fixed (after ``prefit_feature_head``).
+    start_loss : bool
+        Train on the loss at ATGs and annotated TISs only (needs input
+        features, which mark the ATGs).
     """
 
     def __init__(self, network: dict | None = None, lr: float = 1e-3, decay_rate: float = 0.95,
-                 pos_weight: float = 1.0, freeze_feature_head: bool = False):
+                 pos_weight: float = 1.0, freeze_feature_head: bool = False, start_loss: bool = False):
         network = {**(network or {}), "num_outputs": 1}
         super().__init__(network, lr, decay_rate)
         self.save_hyperparameters()
@@ -118,6 +122,8 @@ class TISModel(_Base):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         mask = batch["tokens"] != PAD
         logits = self.network(batch["tokens"], mask, batch.get("features"))[..., 0]
+        if self.hparams.get("start_loss"):
+            mask = mask & ((batch["features"][..., IS_ATG_COLUMN] > 0) | (batch["labels"] > 0))
         weight = torch.where(batch["labels"] > 0, float(self.hparams.pos_weight), 1.0)
         loss = F.binary_cross_entropy_with_logits(logits[mask], batch["labels"][mask], weight=weight[mask])
         self.log("train_loss", loss, prog_bar=True, batch_size=int(mask.sum()))

@@ -73,6 +73,8 @@ class TISOptions:
                                "feature head and trees fitted without isoform columns (no transformer layers), "
                                "which the predictor uses for transcripts scored alone (--alone)")
     pos_weight: float = _opt(1.0, "loss weight of TIS positions; predicted probabilities are corrected for it")
+    start_loss: bool = _opt(False, "with orf_features, the network's training loss only at ATGs and annotated TISs "
+                            "(the ranking the feature head and trees leave to it) instead of at every position")
 
 
 @dataclass
