@@ -136,3 +136,12 @@ def test_starts_and_columns_of_many_transcripts_equal_those_of_each(chry):
     stranger = [encode("CCATGGGGTTTATGCCCTAA" * 2), tokens[10]]
     for t, got in zip(stranger, index.columns_many(stranger)):
         np.testing.assert_array_equal(got, index.columns(t))
+
+
+def test_chunks_hold_a_nucleotide_budget_or_a_count():
+    from tis_transformer.predictor.isoforms import _chunks
+
+    arrays = [np.zeros(n, dtype=np.uint8) for n in (400, 700, 100, 2000, 50, 50, 50)]
+    assert [[len(a) for a in c] for c in _chunks(arrays, max_nt=1000)] == [[400, 700], [100, 2000], [50, 50, 50]]
+    assert [len(c) for c in _chunks(arrays, size=3, max_nt=10**9)] == [3, 3, 1]
+    assert list(_chunks([], max_nt=10)) == []

@@ -178,7 +178,7 @@ def test_trees_read_isoform_columns_from_the_whole_input(chry, chry_atg_rows):
         TreeScorer(second, first, feature_columns=x.shape[1] - 2)
 
 
-def test_second_stage_reads_first_stage_scores_of_other_transcripts(chry, chry_atg_rows):
+def test_second_stage_reads_first_stage_scores_of_other_transcripts(chry, chry_atg_rows, monkeypatch):
     (x, y, transcript), _, table = chry_atg_rows
     tokens = [chry.transcript(i)[0] for i in range(300)]
     index = IsoformIndex.of(tokens)
@@ -200,3 +200,17 @@ def test_second_stage_reads_first_stage_scores_of_other_transcripts(chry, chry_a
     with pytest.raises(ValueError, match="has none"):
         scorer(f, IsoformIndex.of(tokens).columns(tokens[5]))  # an index without first-stage scores
     assert score_isoform_index(tokens, None, lambda t: orf_features(t, table)) is None
+    # the first-stage pass in chunks of at most 20,000 nt (features computed a chunk at a time): the same scores
+    from tis_transformer.predictor import isoforms, trees
+    from tis_transformer.predictor.batch_features import orf_features_many
+
+    chunks = []
+    def small_chunks(transcripts):
+        for chunk in isoforms._chunks(transcripts, max_nt=20_000):
+            chunks.append(sum(len(t) for t in chunk))
+            yield chunk
+
+    monkeypatch.setattr(trees, "_chunks", small_chunks)
+    chunked = score_isoform_index(tokens, scorer, None, lambda many: orf_features_many(many, table))
+    assert len(chunks) > 10 and sum(chunks) == sum(len(t) for t in tokens)
+    np.testing.assert_allclose(chunked.stage_one_rows(), scored.stage_one_rows(), rtol=1e-6)

@@ -347,13 +347,19 @@ def _top_two(group: np.ndarray, value: np.ndarray, owner: np.ndarray, count: int
     return best, best_owner, second
 
 
-def _chunks(items: Iterable, size: int = 8192) -> Iterable[list]:
-    """Lists of up to ``size`` consecutive items of an iterable."""
+def _chunks(transcripts: Iterable, size: int = 8192, max_nt: int = 1 << 20) -> Iterable[list]:
+    """Lists of consecutive token arrays: up to ``size`` of them, or fewer once they hold ``max_nt`` nucleotides.
+
+    The nucleotide budget bounds memory: the first-stage pass holds the features of a whole chunk, 80 float32
+    columns a nucleotide, so that a count alone lets a chunk of long transcripts take gigabytes.
+    """
     chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
+    held = 0
+    for tokens in transcripts:
+        chunk.append(tokens)
+        held += len(tokens)
+        if len(chunk) == size or held >= max_nt:
             yield chunk
-            chunk = []
+            chunk, held = [], 0
     if chunk:
         yield chunk
