@@ -325,7 +325,8 @@ def test_termination_leaves_no_file(tmp_path, signal_name, code):
 
     rng = np.random.default_rng(0)
     source = tmp_path / "long.fa"
-    source.write_text(">long\n" + "".join(rng.choice(list("ACGT"), 400_000)) + "\n")
+    # long enough that the run outlasts the wait below on a busy machine (400 kb once finished first: 2.7 s)
+    source.write_text(">long\n" + "".join(rng.choice(list("ACGT"), 2_000_000)) + "\n")
     process = subprocess.Popen([sys.executable, "-m", "tis_transformer", "impute", str(source), "-o",
                                 str(tmp_path / "out.tsv"), "-o", str(tmp_path / "out.npy")],
                                stderr=subprocess.PIPE, text=True)
