@@ -347,7 +347,7 @@ def _top_two(group: np.ndarray, value: np.ndarray, owner: np.ndarray, count: int
     return best, best_owner, second
 
 
-def _chunks(transcripts: Iterable, size: int = 8192, max_nt: int = 1 << 20) -> Iterable[list]:
+def _chunks(transcripts: Iterable, size: int = 8192, max_nt: int = 1 << 18) -> Iterable[list]:
     """Lists of consecutive token arrays: up to ``size`` of them, or fewer once they hold ``max_nt`` nucleotides.
 
     The nucleotide budget bounds memory: the first-stage pass holds the features of a whole chunk, 80 float32
