@@ -31,7 +31,7 @@ def test_no_flags_is_the_default_preset_the_shipped_recipe():
     args = parse("")
     assert args.preset == "default"
     assert args.orf_features and args.feature_head == 128 and args.prefit_feature_head == 8 and args.trees == 600
-    # no transformer layers, so nothing to train after prefitting (MODEL_CARD.md: the Performer added nothing)
+    # no transformer layers, so nothing to train after prefitting (MODEL_CARD.md: the Performer added little)
     assert args.depth == 0 and args.max_epochs == 0 and args.seed == 2 and args.isoform_trees
     assert args.name == "train"
     args = parse("--preset performer")
