@@ -202,14 +202,8 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
         if args.transfer_checkpoint:
             transfer_weights(model, args.transfer_checkpoint)
         if args.prefit_feature_head and not args.resume:
-            from tis_transformer.training.prefit import prefit_feature_head
-
             progress.stage(prefit_stage)
-            model.take_feature_table(data.hexamer_log_odds, data.start_context_log_odds)
-            fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed,
-                                         other_weight=args.prefit_other_weight, tree_rounds=args.trees,
-                                         tree_stages=args.tree_stages, isoform_trees=args.isoform_trees)
-            print(f"feature head prefit: {json.dumps(fitted)}", file=sys.stderr, flush=True)
+            _prefit(model, args, data, args.isoform_trees, "feature head prefit")
         monitor, mode, file_name = "val_pr_auc", "max", "best-{epoch}-{val_pr_auc:.4f}"
     else:
         model = MLMModel(network, lr=args.lr, decay_rate=args.decay_rate, select_frac=args.select_frac,
@@ -290,17 +284,25 @@ def _fit_alone_variant(args, data: TranscriptData, network: dict) -> TISModel:
     ``--no-isoform_trees`` would prefit; without transformer layers, which
     after prefitting would compute nothing (their output head is zero).
     """
-    from tis_transformer.training.prefit import prefit_feature_head
-
     L.seed_everything(args.seed, workers=True, verbose=False)
     model = TISModel({**network, "depth": 0}, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight,
                      freeze_feature_head=True)
+    _prefit(model, args, data, False, "alone variant prefit")
+    return model
+
+
+def _prefit(model: TISModel, args, data: TranscriptData, isoform_trees: bool, label: str) -> None:
+    """Fit ``model``'s feature head (and trees) on the training split as the run's options say; log what was fitted.
+
+    One place for the run's prefit options, so that the alone variant is fitted as the model was.
+    """
+    from tis_transformer.training.prefit import prefit_feature_head
+
     model.take_feature_table(data.hexamer_log_odds, data.start_context_log_odds)
     fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed,
                                  other_weight=args.prefit_other_weight, tree_rounds=args.trees,
-                                 tree_stages=args.tree_stages, isoform_trees=False)
-    print(f"alone variant prefit: {json.dumps(fitted)}", file=sys.stderr, flush=True)
-    return model
+                                 tree_stages=args.tree_stages, isoform_trees=isoform_trees)
+    print(f"{label}: {json.dumps(fitted)}", file=sys.stderr, flush=True)
 
 
 def _ship(args, task: str, data: TranscriptData, ckpt: str, summary: dict, progress: RunProgress,
