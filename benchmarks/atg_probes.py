@@ -37,8 +37,7 @@ from bench_common import SHARED_DATA  # noqa: E402
 from tis_transformer.predictor.batch_features import orf_features_many  # noqa: E402
 from tis_transformer.predictor.features import FEATURE_NAMES, IS_ATG_COLUMN, LOG_SCALE  # noqa: E402
 from tis_transformer.training.datasets import read_original  # noqa: E402
-from tis_transformer.training.hexamers import fit_hexamer_log_odds  # noqa: E402
-from tis_transformer.training.start_context import fit_start_context_log_odds  # noqa: E402
+from tis_transformer.training.feature_tables import fit_feature_tables  # noqa: E402
 
 AUTOSOMES = ("chr13", "chr18", "chr20", "chr22")
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -47,13 +46,13 @@ SPLICE_5 = [[G], [T], [A, G], [A], [G], [T]]
 SPLICE_3 = [[C, T]] * 8 + [[A, C, G, T]] * 2 + [[C, T], [A], [G]]
 
 
-def atg_rows(names: list, data: dict, hexamers, context) -> dict:
+def atg_rows(names: list, data: dict, tables) -> dict:
     """Per chromosome: features X, labels y, transcript g and position p of every ATG, and the tokens."""
     rows = {}
     for name in names:
         dataset = data[name]
         pairs = [dataset.transcript(i) for i in range(len(dataset))]
-        features = orf_features_many([t for t, _ in pairs], hexamers, "orf-v6", context)
+        features = orf_features_many([t for t, _ in pairs], tables, "orf-v6")
         parts = {"X": [], "y": [], "g": [], "p": []}
         for i, (f, (_, labels)) in enumerate(zip(features, pairs)):
             atg = np.flatnonzero(f[:, IS_ATG_COLUMN] > 0)
@@ -173,7 +172,7 @@ def main() -> int:
     trained = [name for name in AUTOSOMES if name != held]
     data = {name: read_original(args.data / f"{name}.npy.gz") for name in trained + [held]}
     pairs = [data[n].transcript(i) for n in trained for i in range(len(data[n]))]
-    rows = atg_rows(trained + [held], data, fit_hexamer_log_odds(pairs), fit_start_context_log_odds(pairs))
+    rows = atg_rows(trained + [held], data, fit_feature_tables(pairs))
     levers = args.levers.split(",")
     for name in rows:
         if "splice" in levers:

@@ -95,8 +95,7 @@ def run_one(chrom: str, feature_set: str, args) -> list[dict]:
 
     from tis_transformer.cli.evaluate import score_dataset
     from tis_transformer.predictor.features import FEATURE_SETS
-    from tis_transformer.training.hexamers import fit_hexamer_log_odds
-    from tis_transformer.training.start_context import fit_start_context_log_odds
+    from tis_transformer.training.feature_tables import fit_feature_tables
     from tis_transformer.training.datasets import concatenate, load_dataset
     from tis_transformer.training.modules import TISModel
     from tis_transformer.training.prefit import prefit_feature_head
@@ -109,8 +108,7 @@ def run_one(chrom: str, feature_set: str, args) -> list[dict]:
                       "n_features": FEATURE_SETS[feature_set], "feature_head": args.units,
                       "tree_blend": args.tree_blend if args.trees else 0.0}, pos_weight=10.0)
     started = time.perf_counter()
-    model.take_feature_table(fit_hexamer_log_odds(train.transcript(i) for i in range(len(train))),
-                             fit_start_context_log_odds(train.transcript(i) for i in range(len(train))))
+    model.take_feature_tables(fit_feature_tables([train.transcript(i) for i in range(len(train))]))
     fitted = prefit_feature_head(model, train, args.epochs, seed=args.seed, tree_rounds=args.trees,
                                  tree_stages=args.tree_stages, isoform_trees=args.isoform_trees)
     fit_s = time.perf_counter() - started

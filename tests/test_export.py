@@ -155,8 +155,8 @@ def test_model_with_reading_frame_features(tmp_path, real_transcripts):
     predictor = Predictor(str(path), device="cpu")
     assert predictor.uses_features and predictor.layered.inputs is predictor.inputs
     # the table fitted at training time reaches the predictor bit for bit through the metadata
-    np.testing.assert_array_equal(predictor.inputs.hexamer_log_odds, table)
-    np.testing.assert_array_equal(predictor.layered.inputs.hexamer_log_odds, table)
+    np.testing.assert_array_equal(predictor.inputs.tables.hexamers, table)
+    np.testing.assert_array_equal(predictor.layered.inputs.tables.hexamers, table)
     assert check_parity(network, path, real_transcripts, tolerance=1e-4) <= 1e-4
     plain = stock_probabilities(network, real_transcripts[:1])[0]
     with torch.no_grad():
@@ -376,7 +376,7 @@ def test_network_without_transformer_layers_exports_the_feature_head_and_trees_a
     assert check_parity(network, path, real_transcripts, tolerance=1e-5, logit_offset=-0.5) <= 1e-5
     predictor = Predictor(str(path), device="cpu")
     assert predictor.layered is None and not predictor.short
-    np.testing.assert_array_equal(predictor.inputs.start_context_log_odds, network.start_context_table())
+    np.testing.assert_array_equal(predictor.inputs.tables.start_context, network.feature_tables().start_context)
     rebuilt, offset = network_from_onnx(path)
     assert offset == pytest.approx(-0.5)
     for name, value in network.state_dict().items():

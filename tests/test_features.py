@@ -4,7 +4,7 @@ import pytest
 from tis_transformer.predictor.batch_features import orf_features_many
 from tis_transformer.predictor.features import (FEATURE_NAMES, FEATURE_SETS, HEXAMERS, START_CONTEXT,
                                                 START_CONTEXT_OFFSETS, START_CONTEXT_SHAPE, TRANSCRIPT_ENDS,
-                                                feature_set_of, orf_features)
+                                                FeatureTables, feature_set_of, orf_features)
 from tis_transformer.predictor.tokens import encode
 from tis_transformer.training.hexamers import fit_hexamer_log_odds
 from tis_transformer.training.start_context import fit_start_context_log_odds
@@ -59,7 +59,7 @@ def test_hand_worked_hexamer_sums():
     table = np.zeros(HEXAMERS, dtype=np.float32)
     table[hexamer("ATG", "AAA")] = 1.0  # read in frame only from position 2
     table[hexamer("TAG", "GAT")] = -3.0  # starts at the stop ending the ORF of 7: not in it
-    f = orf_features(np.asarray(encode(SEQUENCE)), table)
+    f = orf_features(np.asarray(encode(SEQUENCE)), FeatureTables(table))
     assert f[2, COLUMN["orf_hexamer_sum"]] == pytest.approx(np.log1p(1.0) / 7.0)
     assert f[2, COLUMN["orf_hexamer_mean"]] == pytest.approx(1.0 / 7 / 2)
     assert f[5, COLUMN["orf_hexamer_sum"]] == 0 and f[17, COLUMN["orf_hexamer_sum"]] == 0
@@ -78,7 +78,7 @@ def test_hand_worked_coding_context():
     table = np.zeros(HEXAMERS, dtype=np.float32)
     table[hexamer("ATG", "AAA")] = 1.0  # at 2, inside the ORF of the ATG at 2
     table[hexamer("ATG", "TTT")] = 2.0  # at 17: past the stop of the ATG at 7 (TAG at 13)
-    f = orf_features(np.asarray(encode(SEQUENCE)), table)
+    f = orf_features(np.asarray(encode(SEQUENCE)), FeatureTables(table))
 
     def signed(x):
         return np.sign(x) * np.log1p(abs(x)) / 7.0
@@ -153,7 +153,7 @@ def test_feature_sets():
 def test_start_context_columns_by_hand():
     table = np.arange(np.prod(START_CONTEXT_SHAPE), dtype=np.float32).reshape(START_CONTEXT_SHAPE) / 100
     sequence = "GCCACCATGGCGTAA"  # the Kozak consensus around the ATG at 6
-    f = orf_features(np.asarray(encode(sequence)), None, "orf-v6", table)
+    f = orf_features(np.asarray(encode(sequence)), FeatureTables(start_context=table), "orf-v6")
     tokens = dict(zip("ATCGN", range(5)))
     column = {o: START_CONTEXT.start + j for j, o in enumerate(START_CONTEXT_OFFSETS)}
     for offset, letter in ((-3, "A"), (-1, "C"), (-6, "G"), (-7, "N"), (3, "G"), (8, "A"), (9, "N")):
@@ -200,7 +200,7 @@ def test_features_are_bounded_and_informative_on_real_transcripts(chry):
     at_tis, other_atg = [], []
     for i in range(0, len(chry), 2):  # transcripts the table was not fitted on
         tokens, labels = chry.transcript(i)
-        f = orf_features(tokens, table)
+        f = orf_features(tokens, FeatureTables(table))
         assert np.isfinite(f).all() and f.min() >= -2.0 and f.max() <= 2.0
         at_tis.append(f[labels > 0])
         other_atg.append(f[(labels == 0) & (f[:, COLUMN["is_atg"]] > 0)])
@@ -250,9 +250,24 @@ def test_many_transcripts_at_once_give_each_ones_features(chry, feature_set):
     # real transcripts cut to a few shared lengths, so that they go through in blocks too
     tokens = _assorted_transcripts() + real + [t[:n] for t in real for n in (30, 50, 500) if len(t) >= n]
     context = fit_start_context_log_odds(chry.transcript(i) for i in range(0, len(chry), 10))
-    for hexamer_table, context_table in ((table, context), (None, None)):
-        together = orf_features_many(tokens, hexamer_table, feature_set, context_table)
+    for tables in (FeatureTables(table, context), None):
+        together = orf_features_many(tokens, tables, feature_set)
         for t, got in zip(tokens, together):
-            expected = orf_features(t, hexamer_table, feature_set, context_table)
+            expected = orf_features(t, tables, feature_set)
             assert got.dtype == expected.dtype and got.shape == expected.shape
             np.testing.assert_array_equal(got, expected)
+
+
+def test_feature_tables_keep_the_precision_and_shape_a_model_stores():
+    tables = FeatureTables(np.ones(HEXAMERS, dtype=np.float64), np.zeros(int(np.prod(START_CONTEXT_SHAPE))))
+    assert tables.hexamers.dtype == np.float32 and tables.start_context.shape == START_CONTEXT_SHAPE
+    assert tables.start_context.dtype == np.float32
+    with pytest.raises(ValueError, match="4097 values, not 64"):
+        FeatureTables(np.ones(64))
+    with pytest.raises(ValueError):
+        FeatureTables(start_context=np.ones(7))
+    # a float64 table and its float32 copy give the same features: the model's precision is the one used
+    sequence = np.asarray(encode("CCGCCATGGCGTTTAAACCCGGGTGA"))
+    table = np.random.default_rng(0).normal(size=HEXAMERS)
+    np.testing.assert_array_equal(orf_features(sequence, FeatureTables(table)),
+                                  orf_features(sequence, FeatureTables(table.astype(np.float32))))

@@ -82,7 +82,7 @@ def test_train_reads_the_folder(tmp_path):
     data.setup()
     assert len(data.sets["train"]) == 6 and len(data.sets["val"]) == 5
     assert data.sets["train"].tis.size + data.sets["val"].tis.size == 8
-    assert data.hexamer_log_odds is not None and np.isfinite(data.hexamer_log_odds).all()
+    assert data.tables.hexamers is not None and np.isfinite(data.tables.hexamers).all()
 
 
 def test_biotypes_and_an_existing_empty_folder(tmp_path, capsys):

@@ -50,7 +50,7 @@ def test_models_with_input_features_declare_the_set_the_predictor_computes():
             assert meta["architecture"]["n_features"] == len(FEATURE_NAMES)
             # a fitted table, not the all-zero one an untrained network holds
             predictor = Predictor(name, device="cpu")
-            table = predictor.inputs.hexamer_log_odds
+            table = predictor.inputs.tables.hexamers
             assert table.shape == (HEXAMERS,) and np.abs(table).max() > 0.5, name
             # the shipped models blend their feature head with trees, which the predictor loads from the metadata
             assert trees and predictor.inputs.trees is not None, name

@@ -38,7 +38,7 @@ def val_pr_auc(model, path):
             tokens, y = data.transcript(i)
             features = None
             if model.network.config.n_features:
-                features = torch.from_numpy(orf_features(tokens, model.network.feature_table()))[None]
+                features = torch.from_numpy(orf_features(tokens, model.network.feature_tables()))[None]
             scores.append(model(torch.as_tensor(tokens.astype(np.int64))[None], features)[0].numpy())
             labels.append(y)
     return average_precision(np.concatenate(labels), np.concatenate(scores))
@@ -132,7 +132,7 @@ def test_training_fits_the_hexamer_table_on_the_training_split(small_split):
     train = load_dataset(small_split / "train.npz")
     expected = fit_hexamer_log_odds(train.transcript(i) for i in range(len(train)))
     assert np.abs(expected).max() > 0.5
-    np.testing.assert_array_equal(model.network.feature_table(), expected)
+    np.testing.assert_array_equal(model.network.feature_tables().hexamers, expected)
 
 
 def test_transfer_from_a_tis_model_takes_its_weights_but_not_its_tables(tmp_path):
@@ -161,7 +161,7 @@ def test_start_loss_scores_atgs_and_tiss_only(small_split):
     features = torch.zeros(*tokens.shape, len(FEATURE_NAMES))
     for row, (t, y) in enumerate(pairs):
         labels[row, :len(y)] = torch.from_numpy(y.astype(np.float32))
-        features[row, :len(t)] = torch.from_numpy(orf_features(t, model.network.feature_table()))
+        features[row, :len(t)] = torch.from_numpy(orf_features(t, model.network.feature_tables()))
     batch = {"tokens": tokens, "labels": labels, "features": features}
     model.eval()  # no dropout: the same logits twice
     with torch.no_grad():
@@ -194,7 +194,7 @@ def test_prefit_feature_head_hands_over_a_working_model(small_split):
     model.eval()
     model.network.fix_projections()
     tokens, _ = load_dataset(small_split / "val.npz").transcript(0)
-    features = torch.from_numpy(orf_features(tokens, model.network.feature_table()))[None]
+    features = torch.from_numpy(orf_features(tokens, model.network.feature_tables()))[None]
     with torch.no_grad():
         direct = torch.sigmoid(model.network.feature_logits(features)[..., 0] + model.logit_offset)
         torch.testing.assert_close(model(torch.as_tensor(tokens.astype(np.int64))[None], features), direct)
@@ -364,7 +364,7 @@ def test_train_command_fits_trees_that_checkpoints_carry(small_split, tmp_path, 
     assert torch.equal(prefit.network.tree_stage_one, trained.network.tree_stage_one)
     # the checkpoint's trees score ATGs; zeroing their column changes the model's output there and only there
     tokens, _ = load_dataset(small_split / "val.npz").transcript(0)
-    features = with_tree_column(orf_features(tokens, trained.network.feature_table()), trained.network.tree_scorer())
+    features = with_tree_column(orf_features(tokens, trained.network.feature_tables()), trained.network.tree_scorer())
     is_atg = features[:, FEATURE_NAMES.index("is_atg")] > 0
     assert is_atg.any() and np.all(features[is_atg, -1] != 0)
     no_trees = features.copy()

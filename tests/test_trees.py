@@ -6,7 +6,7 @@ import pytest
 lightgbm = pytest.importorskip("lightgbm")
 pytest.importorskip("onnx")
 
-from tis_transformer.predictor.features import FEATURE_NAMES, orf_features  # noqa: E402
+from tis_transformer.predictor.features import FEATURE_NAMES, FeatureTables, orf_features  # noqa: E402
 from tis_transformer.predictor.batch_features import padded_features  # noqa: E402
 from tis_transformer.training.hexamers import fit_hexamer_log_odds  # noqa: E402
 from tis_transformer.predictor.isoforms import ISOFORM_NAMES, STAGE_ONE_NAMES, IsoformIndex, start_orfs  # noqa: E402
@@ -27,7 +27,7 @@ IS_ATG = FEATURE_NAMES.index("is_atg")
 def chry_atg_rows(chry):
     """Features and labels at every ATG of chrY's first 300 and last 300 transcripts (table fitted on the first)."""
     first, last = subset(chry, range(300)), subset(chry, range(len(chry) - 300, len(chry)))
-    table = fit_hexamer_log_odds(first.transcript(i) for i in range(len(first)))
+    table = FeatureTables(fit_hexamer_log_odds(first.transcript(i) for i in range(len(first))))
 
     def rows(data):
         pairs = [(orf_features(t, table), y) for t, y in (data.transcript(i) for i in range(len(data)))]

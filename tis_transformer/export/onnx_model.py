@@ -15,6 +15,7 @@ import torch
 
 from tis_transformer import __version__
 from tis_transformer.export.exportable import OPSET, SHORT_WINDOWS, ExportableTIS
+from tis_transformer.predictor.features import FeatureTables
 from tis_transformer.predictor.read import InputError
 from tis_transformer.predictor.registry import FORMAT_VERSION
 from tis_transformer.predictor.tokens import NUCLEOTIDES, PAD
@@ -218,10 +219,8 @@ def network_from_onnx(path: str | Path) -> tuple[TISNetwork, float]:
                and np.isclose(float(probe_values[probe_name]), offset_probe)]
     logit_offset = float(shipped[offsets[0]]) if len(offsets) == 1 else 0.0
     declared = metadata.get("input_features", {})
-    if isinstance(declared.get("hexamer_log_odds"), list):
-        network.hexamer_log_odds.copy_(torch.tensor(declared["hexamer_log_odds"], dtype=torch.float32))
-    if network.start_context_table() is not None and isinstance(declared.get("start_context_log_odds"), list):
-        network.start_context_log_odds.copy_(torch.tensor(declared["start_context_log_odds"], dtype=torch.float32))
+    tables = [declared.get(key) for key in ("hexamer_log_odds", "start_context_log_odds")]
+    network.set_feature_tables(FeatureTables(*(t if isinstance(t, list) else None for t in tables)))
     if config.tree_blend and "trees" in declared:
         network.set_trees(*(zlib.decompress(base64.b64decode(declared[key])) if key in declared else b""
                             for key in ("trees", "trees_stage_one")))

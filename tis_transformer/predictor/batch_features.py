@@ -11,16 +11,16 @@ from tis_transformer.predictor.features import CODING_CONTEXT, TRANSCRIPT_ENDS
 from tis_transformer.predictor.features import (_AFTER_STOP, _END_CODONS, _NO_SIGNAL_DISTANCE,
                                                 _POLYA_SIGNALS, _POSITION_SCALE, _UNKNOWN_HEXAMER, FEATURE_NAMES,
                                                 FEATURE_SET, FEATURE_SETS, LOG_SCALE, NEAR_COGNATE_COLUMN,
-                                                START_CONTEXT, _signed_log, orf_features, start_context)
+                                                START_CONTEXT, FeatureTables, _signed_log, orf_features,
+                                                start_context)
 from tis_transformer.predictor.codons import STOP as _STOP, UNKNOWN_CODON as _UNKNOWN_CODON, next_in_frame_stop
 from tis_transformer.predictor.tokens import A, C, G, T
 
 __all__ = ["orf_features_many", "padded_features"]
 
 
-def padded_features(tokens: list, length: int, hexamer_log_odds: np.ndarray | None = None,
-                    feature_set: str = FEATURE_SET, trees=None, isoforms=None,
-                    start_context_log_odds: np.ndarray | None = None) -> np.ndarray:
+def padded_features(tokens: list, length: int, tables: FeatureTables | None = None,
+                    feature_set: str = FEATURE_SET, trees=None, isoforms=None) -> np.ndarray:
     """Features of several transcripts in one ``(batch, length, columns)`` array, zero past each end.
 
     ``trees`` (a ``tis_transformer.predictor.trees.TreeScorer``) appends their logit as a last column; trees that read
@@ -29,8 +29,7 @@ def padded_features(tokens: list, length: int, hexamer_log_odds: np.ndarray | No
     """
     columns = FEATURE_SETS[feature_set]
     out = np.zeros((len(tokens), length, columns + (trees is not None)), dtype=np.float32)
-    for row, (t, features) in enumerate(zip(tokens, orf_features_many(tokens, hexamer_log_odds, feature_set,
-                                                                               start_context_log_odds))):
+    for row, (t, features) in enumerate(zip(tokens, orf_features_many(tokens, tables, feature_set))):
         out[row, : len(t), :columns] = features
     if trees is not None:
         alike = None
@@ -48,8 +47,7 @@ _MANY_BLOCK_NT = 1 << 17
 _MANY_MAX_LENGTH = 4096
 
 
-def orf_features_many(tokens: list, hexamer_log_odds: np.ndarray | None = None,
-                      feature_set: str = FEATURE_SET, start_context_log_odds: np.ndarray | None = None) -> list:
+def orf_features_many(tokens: list, tables: FeatureTables | None = None, feature_set: str = FEATURE_SET) -> list:
     """``orf_features`` of many transcripts, the same arrays, computed together where that saves time.
 
     ``orf_features`` costs about a millisecond of numpy call overhead per
@@ -67,20 +65,18 @@ def orf_features_many(tokens: list, hexamer_log_odds: np.ndarray | None = None,
     for n, members in by_length.items():
         if n == 0 or n > _MANY_MAX_LENGTH or len(members) < 2:
             for i in members:
-                out[i] = orf_features(tokens[i], hexamer_log_odds, feature_set, start_context_log_odds)
+                out[i] = orf_features(tokens[i], tables, feature_set)
             continue
         step = max(1, _MANY_BLOCK_NT // n)
         for start in range(0, len(members), step):
             block = members[start:start + step]
-            features = _orf_features_rows(np.stack([np.asarray(tokens[i]) for i in block]), hexamer_log_odds,
-                                          feature_set, start_context_log_odds)
+            features = _orf_features_rows(np.stack([np.asarray(tokens[i]) for i in block]), tables, feature_set)
             for row, i in enumerate(block):
                 out[i] = features[row]
     return out
 
 
-def _orf_features_rows(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None, feature_set: str,
-                       start_context_log_odds: np.ndarray | None = None) -> np.ndarray:
+def _orf_features_rows(tokens: np.ndarray, tables: FeatureTables | None, feature_set: str) -> np.ndarray:
     """``orf_features`` of the rows of ``(count, length)`` tokens, every step along the rows (length >= 1)."""
     rows, n = tokens.shape
     columns = FEATURE_SETS[feature_set]
@@ -97,8 +93,9 @@ def _orf_features_rows(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None, 
         head, tail = codes[:, :-3], codes[:, 3:]
         known = (head != _UNKNOWN_CODON) & (tail != _UNKNOWN_CODON)
         hexamers[:, :-3] = np.where(known, head * 64 + tail, _UNKNOWN_HEXAMER)
-    log_odds = (np.zeros((rows, n), dtype=np.float64) if hexamer_log_odds is None
-                else np.asarray(hexamer_log_odds, dtype=np.float64)[hexamers])
+    tables = tables or FeatureTables()
+    log_odds = (np.zeros((rows, n), dtype=np.float64) if tables.hexamers is None
+                else tables.hexamers.astype(np.float64)[hexamers])
     hexamer_sum = np.zeros((rows, n), dtype=np.float64)
     stop = _STOP[codes]
     atg = codes == _ATG
@@ -157,7 +154,7 @@ def _orf_features_rows(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None, 
     out[..., TRANSCRIPT_ENDS] = _transcript_ends_rows(t, hexamers)[:, None, :]
     out[..., NEAR_COGNATE_COLUMN] = np.isin(codes, _NEAR_COGNATE)
     if columns > START_CONTEXT.start:
-        out[..., START_CONTEXT] = start_context(t, start_context_log_odds)
+        out[..., START_CONTEXT] = start_context(t, tables.start_context)
     return out[..., :columns]
 
 

@@ -18,8 +18,9 @@ by training and the lean predictor.
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
 
+import numpy as np
 
 from tis_transformer.predictor.codons import ATG as _ATG, NEAR_COGNATE as _NEAR_COGNATE, STOP as _STOP
 from tis_transformer.predictor.codons import UNKNOWN_CODON as _UNKNOWN_CODON, codon_codes as _codon_codes
@@ -27,7 +28,7 @@ from tis_transformer.predictor.codons import next_in_frame_stop
 from tis_transformer.predictor.tokens import A, C, G, T, encode
 
 __all__ = ["FEATURE_SET", "FEATURE_SETS", "FEATURE_NAMES", "HEXAMERS", "LOG_SCALE", "START_CONTEXT_OFFSETS",
-           "feature_set_of", "orf_features", "start_context"]
+           "FeatureTables", "feature_set_of", "orf_features", "start_context"]
 
 FEATURE_SET = "orf-v6"
 
@@ -117,6 +118,40 @@ START_CONTEXT_SHAPE = (len(START_CONTEXT_OFFSETS), 5)
 HEXAMERS = 64 * 64 + 1
 _UNKNOWN_HEXAMER = HEXAMERS - 1
 
+
+@dataclasses.dataclass(frozen=True)
+class FeatureTables:
+    """The two tables the features read, fitted on a model's training transcripts and stored in the model.
+
+    Parameters
+    ----------
+    hexamers : np.ndarray, optional
+        ``(HEXAMERS,)`` in-frame hexamer log-odds (``fit_hexamer_log_odds``);
+        None scores every hexamer 0, so that the hexamer columns carry no
+        information.
+    start_context : np.ndarray, optional
+        ``START_CONTEXT_SHAPE`` log-odds of the nucleotides around annotated
+        TISs (``fit_start_context_log_odds``, ``orf-v6``); None scores every
+        nucleotide 0.
+
+    Both are kept as float32, the precision a model stores them in, so that
+    training, export and the predictor compute the same features.
+    """
+
+    hexamers: np.ndarray | None = None
+    start_context: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.hexamers is not None:
+            hexamers = np.asarray(self.hexamers, dtype=np.float32)
+            if hexamers.shape != (HEXAMERS,):
+                raise ValueError(f"a hexamer table has {HEXAMERS} values, not {hexamers.size}")
+            object.__setattr__(self, "hexamers", hexamers)
+        if self.start_context is not None:
+            object.__setattr__(self, "start_context",
+                               np.asarray(self.start_context, dtype=np.float32).reshape(START_CONTEXT_SHAPE))
+
+
 # log1p(codons) / LOG_SCALE is about 1 for a 1,100-codon ORF
 LOG_SCALE = 7.0
 _POSITION_SCALE = 10.0
@@ -154,24 +189,20 @@ def _signed_log(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.log1p(np.abs(x))
 
 
-def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
-                 feature_set: str = FEATURE_SET, start_context_log_odds: np.ndarray | None = None) -> np.ndarray:
+def orf_features(tokens: np.ndarray, tables: FeatureTables | None = None,
+                 feature_set: str = FEATURE_SET) -> np.ndarray:
     """Reading-frame features of every position of one transcript.
 
     Parameters
     ----------
     tokens : np.ndarray
         ``(length,)`` nucleotide tokens (A 0, T 1, C 2, G 3, N 4).
-    hexamer_log_odds : np.ndarray, optional
-        ``(HEXAMERS,)`` table from ``fit_hexamer_log_odds`` (a trained
-        model's); None scores every hexamer 0, so that the hexamer columns
-        carry no information.
+    tables : FeatureTables, optional
+        A trained model's tables; None scores every hexamer and context
+        nucleotide 0.
     feature_set : str
         A key of ``FEATURE_SETS``: an earlier set gives its leading columns
         only, for models trained on it.
-    start_context_log_odds : np.ndarray, optional
-        ``START_CONTEXT_SHAPE`` table from ``fit_start_context_log_odds``
-        (``orf-v6``); None scores every nucleotide 0.
 
     Returns
     -------
@@ -186,8 +217,9 @@ def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
     if n == 0:
         return out[:, :columns]
     codes, hexamers = _codons_and_hexamers(tokens)
-    log_odds = (np.zeros(n, dtype=np.float64) if hexamer_log_odds is None
-                else np.asarray(hexamer_log_odds, dtype=np.float64)[hexamers])
+    tables = tables or FeatureTables()
+    log_odds = (np.zeros(n, dtype=np.float64) if tables.hexamers is None
+                else tables.hexamers.astype(np.float64)[hexamers])
     hexamer_sum = np.zeros(n, dtype=np.float64)
     stop = _STOP[codes]
     atg = codes == _ATG
@@ -244,7 +276,7 @@ def orf_features(tokens: np.ndarray, hexamer_log_odds: np.ndarray | None = None,
     out[:, TRANSCRIPT_ENDS] = _transcript_ends(np.asarray(tokens), hexamers)
     out[:, NEAR_COGNATE_COLUMN] = np.isin(codes, _NEAR_COGNATE)
     if columns > START_CONTEXT.start:
-        out[:, START_CONTEXT] = start_context(np.asarray(tokens)[None], start_context_log_odds)[0]
+        out[:, START_CONTEXT] = start_context(np.asarray(tokens)[None], tables.start_context)[0]
     return out[:, :columns]
 
 

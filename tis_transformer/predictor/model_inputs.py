@@ -8,6 +8,7 @@ input through this object, and the ONNX metadata (``input_features``) is written
 from __future__ import annotations
 
 import base64
+import dataclasses
 import zlib
 from collections.abc import Callable, Iterable
 
@@ -16,7 +17,7 @@ import numpy as np
 from tis_transformer.predictor.batch_features import orf_features_many, padded_features
 from tis_transformer.predictor.errors import InputError
 from tis_transformer.predictor.features import (FEATURE_NAMES, FEATURE_SET, FEATURE_SETS, HEXAMERS, START_CONTEXT,
-                                                START_CONTEXT_SHAPE, orf_features)
+                                                START_CONTEXT_SHAPE, FeatureTables, orf_features)
 from tis_transformer.predictor.isoforms import IsoformIndex
 from tis_transformer.predictor.trees import TREE_COLUMN_NAME, TreeScorer, score_isoform_index, with_tree_column
 
@@ -28,26 +29,22 @@ class ModelInputs:
 
     Parameters
     ----------
-    hexamer_log_odds : numpy.ndarray
-        ``(HEXAMERS,)`` in-frame hexamer log-odds, fitted on the model's
-        training transcripts (``tis_transformer.training.hexamers``).
+    tables : FeatureTables
+        The hexamer and start-context tables fitted on the model's training
+        transcripts.
     feature_set : str
         A key of ``FEATURE_SETS``.
     trees : TreeScorer, optional
         The boosted trees whose logit is the last input column.
     tree_blend : float, optional
         The trees' share of the logit at ATGs (recorded in the metadata).
-    start_context_log_odds : numpy.ndarray, optional
-        ``START_CONTEXT_SHAPE`` log-odds of the nucleotides around annotated
-        TISs (``tis_transformer.training.start_context``), for a feature set
-        with start-context columns; None scores them 0.
     """
 
-    def __init__(self, hexamer_log_odds: np.ndarray, feature_set: str = FEATURE_SET, trees: TreeScorer | None = None,
-                 tree_blend: float | None = None, start_context_log_odds: np.ndarray | None = None):
-        self.hexamer_log_odds = np.asarray(hexamer_log_odds, dtype=np.float32)
-        self.start_context_log_odds = (None if start_context_log_odds is None
-                                       else np.asarray(start_context_log_odds, dtype=np.float32).reshape(START_CONTEXT_SHAPE))
+    def __init__(self, tables: FeatureTables, feature_set: str = FEATURE_SET, trees: TreeScorer | None = None,
+                 tree_blend: float | None = None):
+        # a model always stores a hexamer table: zeros where none was fitted
+        self.tables = (tables if tables.hexamers is not None
+                       else dataclasses.replace(tables, hexamers=np.zeros(HEXAMERS, dtype=np.float32)))
         self.feature_set = feature_set
         self.trees = trees
         self.tree_blend = tree_blend
@@ -69,11 +66,11 @@ class ModelInputs:
 
     def features(self, tokens: np.ndarray) -> np.ndarray:
         """Reading-frame features of one transcript, ``(length, columns)``, without the trees' column."""
-        return orf_features(tokens, self.hexamer_log_odds, self.feature_set, self.start_context_log_odds)
+        return orf_features(tokens, self.tables, self.feature_set)
 
     def features_many(self, tokens: list) -> list:
         """``features`` of many transcripts at once (fast for libraries of short records)."""
-        return orf_features_many(tokens, self.hexamer_log_odds, self.feature_set, self.start_context_log_odds)
+        return orf_features_many(tokens, self.tables, self.feature_set)
 
     def with_trees(self, tokens: np.ndarray, isoform_columns: np.ndarray | None = None) -> np.ndarray:
         """Every input column of one transcript: its features and the trees' logit."""
@@ -85,8 +82,7 @@ class ModelInputs:
         ``isoforms``: the ``isoform_index`` of the whole input, or None to
         score each transcript as if it were alone.
         """
-        return padded_features(tokens, length, self.hexamer_log_odds, self.feature_set, self.trees, isoforms,
-                               self.start_context_log_odds)
+        return padded_features(tokens, length, self.tables, self.feature_set, self.trees, isoforms)
 
     def isoform_index(self, transcripts: Iterable | Callable) -> IsoformIndex | None:
         """The isoform index of a whole input, or None when the trees read no isoform columns.
@@ -99,9 +95,9 @@ class ModelInputs:
     def to_metadata(self) -> dict:
         """The ``input_features`` entry of an exported model's metadata."""
         declared = {"set": self.feature_set, "names": self.names,
-                    "hexamer_log_odds": [round(float(v), 4) for v in self.hexamer_log_odds]}
+                    "hexamer_log_odds": [round(float(v), 4) for v in self.tables.hexamers]}
         if self.columns > START_CONTEXT.start:
-            table = np.zeros(START_CONTEXT_SHAPE) if self.start_context_log_odds is None else self.start_context_log_odds
+            table = np.zeros(START_CONTEXT_SHAPE) if self.tables.start_context is None else self.tables.start_context
             declared["start_context_log_odds"] = [[round(float(v), 4) for v in row] for row in table]
         if self.trees is not None:
             declared["tree_blend"] = self.tree_blend
@@ -145,4 +141,5 @@ class ModelInputs:
             if declared.get("isoform_columns", []) != trees.isoform_names:
                 raise InputError(f"{source}: its trees read isoform columns {declared.get('isoform_columns', [])}, "
                                  f"this version computes {trees.isoform_names}")
-        return cls(np.asarray(table, dtype=np.float32), feature_set, trees, declared.get("tree_blend"), context)
+        return cls(FeatureTables(np.asarray(table, dtype=np.float32), context), feature_set, trees,
+                   declared.get("tree_blend"))

@@ -9,15 +9,14 @@ import numpy as np
 import torch
 
 from tis_transformer.predictor.batch import length_batches
-from tis_transformer.predictor.features import HEXAMERS
+from tis_transformer.predictor.features import FeatureTables
 from tis_transformer.predictor.isoforms import IsoformIndex
 from tis_transformer.predictor.model_inputs import ModelInputs
 from tis_transformer.predictor.read import InputError
 from tis_transformer.predictor.tokens import PAD
 from tis_transformer.predictor.trees import TreeScorer
 from tis_transformer.training.datasets import concatenate, Dataset, load_dataset
-from tis_transformer.training.hexamers import fit_hexamer_log_odds
-from tis_transformer.training.start_context import fit_start_context_log_odds
+from tis_transformer.training.feature_tables import fit_feature_tables
 
 DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
 
@@ -48,12 +47,9 @@ class BatchedTranscripts(torch.utils.data.Dataset):
     features : bool
         Add ``features``: the reading-frame features of each whole
         transcript (``tis_transformer.predictor.features``), cropped like the tokens.
-    hexamer_log_odds : np.ndarray, optional
-        The features' hexamer table (``fit_hexamer_log_odds`` on the
-        training transcripts); None zeroes the hexamer columns.
-    start_context_log_odds : np.ndarray, optional
-        The features' start-context table (``fit_start_context_log_odds``);
-        None zeroes the start-context columns.
+    tables : FeatureTables, optional
+        The features' tables (``fit_feature_tables`` on the training
+        transcripts); None zeroes the hexamer and start-context columns.
     trees : TreeScorer, optional
         With ``features``, append these trees' logit as a last column
         (``tis_transformer.predictor.trees``).
@@ -65,8 +61,8 @@ class BatchedTranscripts(torch.utils.data.Dataset):
     def __init__(self, data: Dataset, max_tokens: int, max_per_batch: int, shuffle: bool,
                  seed: int = 0, crop_len: int | None = None, random_crop: bool = False,
                  features: bool = False, tis_crop_frac: float = 0.0,
-                 hexamer_log_odds: np.ndarray | None = None, trees: TreeScorer | None = None,
-                 isoforms: IsoformIndex | None = None, start_context_log_odds: np.ndarray | None = None):
+                 tables: FeatureTables | None = None, trees: TreeScorer | None = None,
+                 isoforms: IsoformIndex | None = None):
         self.data = data
         self.max_tokens = max_tokens
         self.max_per_batch = max_per_batch
@@ -76,9 +72,8 @@ class BatchedTranscripts(torch.utils.data.Dataset):
         self.random_crop = random_crop
         self.features = features
         self.tis_crop_frac = tis_crop_frac
-        # the model's inputs as the predictor computes them (a table of zeros when none was fitted)
-        self.inputs = ModelInputs(hexamer_log_odds if hexamer_log_odds is not None else np.zeros(HEXAMERS),
-                                  trees=trees, start_context_log_odds=start_context_log_odds) if features else None
+        # the model's inputs as the predictor computes them
+        self.inputs = ModelInputs(tables or FeatureTables(), trees=trees) if features else None
         self.isoforms = isoforms
         self.set_epoch(0)
 
@@ -214,17 +209,15 @@ class TranscriptData(L.LightningDataModule):
         self.sets: dict[str, Dataset] = {}
         # each set's starts, for trees that read isoform columns: a set is one input, as a FASTA is to impute
         self.isoforms: dict[str, IsoformIndex] = {}
-        self.hexamer_log_odds: np.ndarray | None = None
-        self.start_context_log_odds: np.ndarray | None = None
+        self.tables: FeatureTables | None = None
 
     def setup(self, stage: str | None = None) -> None:
         for name, paths in self.split.items():
             if name not in self.sets and paths:
                 self.sets[name] = load_files(paths)
-        if self.features and self.hexamer_log_odds is None:
+        if self.features and self.tables is None:
             train = self.sets["train"]
-            self.hexamer_log_odds = fit_hexamer_log_odds(train.transcript(i) for i in range(len(train)))
-            self.start_context_log_odds = fit_start_context_log_odds(train.transcript(i) for i in range(len(train)))
+            self.tables = fit_feature_tables([train.transcript(i) for i in range(len(train))])
 
     def _loader(self, name: str, shuffle: bool) -> torch.utils.data.DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
@@ -233,16 +226,14 @@ class TranscriptData(L.LightningDataModule):
         trees = network.tree_scorer() if network is not None else None
         if trees is not None and trees.isoform_columns and name not in self.isoforms:
             data = self.sets[name]
-            inputs = ModelInputs(self.hexamer_log_odds, trees=trees, start_context_log_odds=self.start_context_log_odds)
+            inputs = ModelInputs(self.tables or FeatureTables(), trees=trees)
             self.isoforms[name] = inputs.isoform_index([data.transcript(i)[0] for i in range(len(data))])
         batches = BatchedTranscripts(self.sets[name], self.max_tokens, self.max_per_batch,
                                      shuffle=shuffle, seed=self.seed,
                                      crop_len=self.crop_len if name == "train" else None,
                                      random_crop=self.random_crop, features=self.features,
                                      tis_crop_frac=self.tis_crop_frac if name == "train" else 0.0,
-                                     hexamer_log_odds=self.hexamer_log_odds,
-                                     trees=trees, isoforms=self.isoforms.get(name),
-                                     start_context_log_odds=self.start_context_log_odds)
+                                     tables=self.tables, trees=trees, isoforms=self.isoforms.get(name))
         batches.set_epoch(epoch)
         return torch.utils.data.DataLoader(batches, batch_size=None, shuffle=shuffle,
                                            num_workers=self.num_workers)

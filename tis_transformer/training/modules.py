@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tis_transformer.predictor.features import IS_ATG_COLUMN
+from tis_transformer.predictor.features import IS_ATG_COLUMN, FeatureTables
 from tis_transformer.predictor.metrics import atg_mask, tis_metrics
 from tis_transformer.predictor.tokens import MASK, N, PAD
 from tis_transformer.training.network import NetworkConfig, TISNetwork
@@ -98,10 +98,10 @@ class TISModel(_Base):
         return torch.sigmoid(self.network(tokens, features=features)[..., 0] + self.logit_offset)
 
     def setup(self, stage: str) -> None:
-        # the data module has fitted the features' hexamer table on the training split by now
-        # (Lightning sets the data up first); a resumed run then restores the same table
+        # the data module has fitted the features' tables on the training split by now
+        # (Lightning sets the data up first); a resumed run then restores the same tables
         data = getattr(self.trainer, "datamodule", None)
-        self.take_feature_table(getattr(data, "hexamer_log_odds", None), getattr(data, "start_context_log_odds", None))
+        self.take_feature_tables(getattr(data, "tables", None))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # the trees' size is known only now: size their buffers for load_state_dict
@@ -111,13 +111,9 @@ class TISModel(_Base):
                 if f"network.{name}" in state:
                     setattr(self.network, name, torch.empty_like(state[f"network.{name}"]))
 
-    def take_feature_table(self, table: np.ndarray | None, start_context: np.ndarray | None = None) -> None:
-        """Use ``table`` and ``start_context`` (``fit_hexamer_log_odds`` and ``fit_start_context_log_odds`` of the
-        training split) for the input features."""
-        if self.network.config.n_features and table is not None:
-            self.network.hexamer_log_odds.copy_(torch.from_numpy(table))
-        if self.network.start_context_table() is not None and start_context is not None:
-            self.network.start_context_log_odds.copy_(torch.from_numpy(start_context))
+    def take_feature_tables(self, tables: FeatureTables | None) -> None:
+        """Use ``tables`` (``fit_feature_tables`` of the training split) for the input features."""
+        self.network.set_feature_tables(tables)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         mask = batch["tokens"] != PAD

@@ -206,17 +206,24 @@ class TISNetwork(nn.Module):
             self.register_buffer("tree_stage_one", torch.zeros(0, dtype=torch.uint8))
         self._tree_scorer = None
 
-    def feature_table(self):
-        """The input features' hexamer log-odds as numpy, or None for a network without features."""
+    def feature_tables(self):
+        """The input features' ``FeatureTables``, or None for a network without features."""
         if not self.config.n_features:
             return None
-        return self.hexamer_log_odds.detach().cpu().numpy()
+        from tis_transformer.predictor.features import FeatureTables
 
-    def start_context_table(self):
-        """The input features' start-context log-odds as numpy, or None for a feature set without them."""
-        if self.config.n_features <= START_CONTEXT.start:
-            return None
-        return self.start_context_log_odds.detach().cpu().numpy()
+        context = (self.start_context_log_odds.detach().cpu().numpy()
+                   if self.config.n_features > START_CONTEXT.start else None)
+        return FeatureTables(self.hexamer_log_odds.detach().cpu().numpy(), context)
+
+    def set_feature_tables(self, tables) -> None:
+        """Keep ``tables`` (``FeatureTables``) with the weights; None, or a table that is None, changes nothing."""
+        if not self.config.n_features or tables is None:
+            return
+        if tables.hexamers is not None:
+            self.hexamer_log_odds.copy_(torch.from_numpy(tables.hexamers))
+        if self.config.n_features > START_CONTEXT.start and tables.start_context is not None:
+            self.start_context_log_odds.copy_(torch.from_numpy(tables.start_context))
 
     def set_trees(self, model: bytes, stage_one: bytes = b"") -> None:
         """Keep serialized trees (``tis_transformer.predictor.trees``; the second stage and the first of two) with the weights."""
@@ -250,8 +257,8 @@ class TISNetwork(nn.Module):
         from tis_transformer.predictor.features import feature_set_of
         from tis_transformer.predictor.model_inputs import ModelInputs
 
-        return ModelInputs(self.feature_table(), feature_set_of(self.config.n_features), self.tree_scorer(),
-                           self.config.tree_blend or None, self.start_context_table())
+        return ModelInputs(self.feature_tables(), feature_set_of(self.config.n_features), self.tree_scorer(),
+                           self.config.tree_blend or None)
 
     def fix_projections(self) -> None:
         """Stop redrawing the random-feature projections (for evaluation and export)."""

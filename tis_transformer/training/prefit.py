@@ -81,7 +81,7 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
     if network.feature_head is None:
         raise ValueError("this network has no feature head (--feature_head)")
     rng = np.random.default_rng(seed)
-    table = network.feature_table()
+    tables = network.feature_tables()
     rows, labels, weights, transcripts, alike = [], [], [], [], []
     # non-ATG positions and TISs there, at near-cognate codons and at the others
     starts = np.zeros((2, 2))
@@ -92,7 +92,7 @@ def prefit_feature_head(model: TISModel, data: Dataset, epochs: int, seed: int =
         alone = np.random.default_rng((seed, 1)).random(len(data)) < alone_share
     for i in range(len(data)):
         tokens, y = data.transcript(i)
-        f = orf_features(tokens, table, feature_set_of(network.config.n_features), network.start_context_table())
+        f = orf_features(tokens, tables, feature_set_of(network.config.n_features))
         candidate = (f[:, IS_ATG_COLUMN] > 0) | (y > 0)
         sampled = ~candidate & (rng.random(len(y)) < other_fraction)
         keep = candidate | sampled
