@@ -40,7 +40,8 @@ def test_records_compare_isoforms_as_the_command_line_does(predictor, tmp_path):
 
 
 @pytest.mark.parametrize("bad,message", [([], "no sequences"), ("ACGJ", "invalid nucleotide 'J' at position 4"),
-                                         ([("a", "ACGT"), ("a", "ACGT")], "duplicate id"), ("", "empty sequence")])
+                                         ([("a", "ACGT"), ("a", "ACGT")], "duplicate id"), ("", "empty sequence"),
+                                         ([("a", "ATG", "x")], "record 1: .* pair, not 3 values")])
 def test_bad_input(predictor, bad, message):
     with pytest.raises(InputError, match=message):
         predict(bad, predictor=predictor)
@@ -50,3 +51,18 @@ def test_a_tuple_of_sequences_is_sequences(predictor):
     # an (id, sequence) pair goes inside a list; a bare tuple is an iterable of sequences like any other
     results = predict(("GCCACCATGGCGTCTTAA", "ATGAAATAG"), top_k=1, predictor=predictor)
     assert [r.id for r in results] == ["sequence_1", "sequence_2"]
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"threshold": 2}, "threshold must be a number from 0 to 1, not 2"),
+    ({"threshold": float("nan")}, "threshold must be"), ({"threshold": "0.5"}, "threshold must be"),
+    ({"top_k": 0}, "top_k must be a whole number of at least 1, not 0"), ({"top_k": -1}, "top_k must"),
+    ({"top_k": 1.5}, "top_k must"), ({"top_k": 1, "threshold": 0.1}, "threshold or top_k, not both"),
+    ({"device": "tpu"}, "device must be 'cpu', 'cuda' or 'auto', not 'tpu'"), ({"threads": -1}, "threads must")])
+def test_options_out_of_range_are_refused_as_on_the_command_line(predictor, options, message):
+    with pytest.raises(ValueError, match=message):
+        predict("GCCACCATGGCGTCTTAA", predictor=predictor, **options)
+    # the edges of each range are allowed
+    assert predict("GCCACCATGGCGTCTTAA", predictor=predictor, threshold=np.float32(1.0))[0].sites == []
+    assert len(predict("GCCACCATGGCGTCTTAA", predictor=predictor, threshold=0)[0].sites) == 1
+    assert len(predict("GCCACCATGGCGTCTTAA", predictor=predictor, top_k=np.int64(1))[0].sites) == 1

@@ -350,3 +350,18 @@ def table_from(path: Path) -> list[dict]:
     """The rows of a table output, after its comment lines (tool version, model, mode)."""
     with open(path) as handle:
         return list(csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t"))
+
+
+def test_half_a_genome_mode_or_an_input_beside_it_is_one_line(tmp_path):
+    from test_impute import run_cli
+
+    annotation = str(DATA / "ensembl.gtf")
+    for args, message in [
+        (["--annotation", annotation], "--annotation needs --genome"),
+        (["--genome", str(GENOME)], "--genome needs --annotation"),
+        ([str(GENOME), "--genome", str(GENOME), "--annotation", annotation],
+         f"{GENOME}: genome mode reads its transcripts from --genome and --annotation"),
+    ]:
+        result = run_cli("impute", *args, "-o", "out.tsv", cwd=tmp_path)
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []

@@ -374,9 +374,21 @@ def test_standard_input():
     ("xlsx:out.tsv", "unknown output format 'xlsx'"),
     ("out.csv", "cannot tell the output format"),
     ("npy:-", "npy output needs a file"),
+    ("out.gtf", "GTF output needs genome coordinates"),
+    ("gtf:out.txt", "GTF output needs genome coordinates"),
+    (".", ".: is a folder; give a file path"),
 ])
 def test_unknown_output_format_is_refused(tmp_path, output, message):
     result = run_cli("impute", str(EXAMPLE_FASTA), "-o", output, cwd=tmp_path)
+    assert result.returncode == 1 and message in result.stderr and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--plot", "ENST00000410304"], "--plot draws transcripts in the report: give --report HTML too"),
+    (["--biotypes", "protein_coding"], "--biotypes needs genome mode"),
+])
+def test_options_that_would_do_nothing_are_refused(tmp_path, options, message):
+    result = run_cli("impute", str(EXAMPLE_FASTA), *options, cwd=tmp_path)
     assert result.returncode == 1 and message in result.stderr and os.listdir(tmp_path) == []
 
 

@@ -81,3 +81,22 @@ def test_models_command_names_each_alone_variant(capsys):
         assert f"alone variant (used with --alone): {variant}" in shown
         # a variant is not listed as a model of its own
         assert f"\n{variant.name[:-len('.onnx')]}:" not in shown
+
+
+def test_models_command_shows_each_alone_variant_its_own_metrics(capsys):
+    from tis_transformer.cli.models import print_models
+
+    assert print_models() == 0
+    blocks = capsys.readouterr().out.split("alone variant (used with --alone): ")[1:]
+    scored = 0
+    for block in blocks:
+        variant = block.split("\n", 1)[0]
+        card = json.loads(open(variant[:-len(".onnx")] + ".json").read())
+        shown = [line.strip() for line in block.splitlines() if line.strip().startswith("alone metrics")]
+        expected = [(f"alone metrics {chrom}:", f"pr_auc {m['pr_auc']:.4f},") for chrom, m in card.get("metrics", {}).items()]
+        assert len(shown) == len(expected), variant
+        scored += bool(expected)
+        # the alone card, not the model's own: their PR AUCs differ on every held-out chromosome
+        for line, (start, pr_auc) in zip(shown, expected):
+            assert line.startswith(start) and f" {pr_auc}" in line, (variant, line)
+    assert scored >= 3  # the fold models' variants, scored on their held-out chromosomes

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tis_transformer.__main__ import main
-from tis_transformer.training.datasets import concatenate, load_dataset, read_fasta, save_dataset
+from tis_transformer.training.datasets import concatenate, load_dataset, read_fasta, read_original, save_dataset
 
 from conftest import CHROMOSOMES, needs_shared
 
@@ -70,3 +70,39 @@ def test_concatenate_keeps_transcripts(chry):
 def test_unknown_suffix_is_refused(tmp_path):
     with pytest.raises(ValueError, match="expected a prepared"):
         load_dataset(tmp_path / "x.csv")
+
+
+def test_a_results_file_or_a_crafted_pickle_is_refused_without_running_code(tmp_path):
+    from conftest import SEED_RESULTS
+
+    from tis_transformer.predictor.read import InputError
+
+    with pytest.raises(InputError, match="a results file .* holds no TIS labels"):
+        read_original(SEED_RESULTS)
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    rows = np.empty((1, 2), dtype=object)
+    rows[0, 0], rows[0, 1] = Payload(), "t1"
+    np.save(tmp_path / "crafted.npy", rows, allow_pickle=True)
+    with pytest.raises(InputError):
+        read_original(tmp_path / "crafted.npy")
+    assert not marker.exists()
+    bad = np.empty((1, 2), dtype=object)
+    bad[0, 0], bad[0, 1] = np.array([[0, 0], [7, 1]], dtype=np.int16), "t1"
+    np.save(tmp_path / "bad.npy", bad, allow_pickle=True)
+    with pytest.raises(InputError, match="row 1 \\(t1\\): tokens must be 0-4"):
+        read_original(tmp_path / "bad.npy")
+
+
+def test_a_fasta_without_any_tis_is_written_with_a_warning(tmp_path, caplog):
+    fasta = tmp_path / "t.fa"
+    fasta.write_text(">a\nATGATGCCC\n>b\nCCCC\n")
+    with caplog.at_level("WARNING", logger="tis_transformer"):
+        assert main(["prepare", str(fasta), str(tmp_path / "t.npz")]) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{fasta}: no annotated TIS (no CDS:START-END header field, no --tis_table); nothing to train or evaluate on"]
+    assert len(load_dataset(tmp_path / "t.npz")) == 2

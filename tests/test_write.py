@@ -234,7 +234,7 @@ def test_missing_output_directory(tmp_path):
 def test_output_onto_a_directory(tmp_path):
     target = tmp_path / "taken.tsv"
     target.mkdir()
-    with pytest.raises(OutputError, match=r"taken.tsv: cannot write"):
+    with pytest.raises(OutputError, match=r"taken.tsv: is a folder; give a file path"):
         write_results(str(target), None, results())
     assert [path.name for path in tmp_path.iterdir()] == ["taken.tsv"]
 

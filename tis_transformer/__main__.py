@@ -83,8 +83,8 @@ def _impute_parser(sub) -> None:
                    "models of a cross-validation")
     p.add_argument("-o", "--output", action="append", metavar="[FORMAT:]PATH",
                    help="output file, - for standard output; the format follows its suffix (.tsv, .gff3, "
-                   ".bed, .npy) or a FORMAT: prefix (tsv, gff3, bed, npy, positions, multiqc: MultiQC custom "
-                   "content, also chosen by a name ending _mqc.tsv). Repeat for several "
+                   ".bed, .npy; .gtf in genome mode) or a FORMAT: prefix (tsv, gff3, bed, npy, positions, multiqc: "
+                   "MultiQC custom content, also chosen by a name ending _mqc.tsv). Repeat for several "
                    "outputs of one run. Default: the site table in INPUT_STEM.tsv for a file, on "
                    "standard output for a sequence or standard input")
     genome = p.add_argument_group("genome mode", "transcripts from a genome and its annotation; ORFs in genome "
@@ -94,9 +94,9 @@ def _impute_parser(sub) -> None:
                         help="GTF or GFF3 whose exon features make the transcripts")
     genome.add_argument("--biotypes", metavar="B1,B2", help="predict only transcripts of these biotypes "
                         "(default: all)")
-    p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed", "positions", "gtf"],
+    p.add_argument("--format", choices=["npy", "tsv", "gff3", "bed", "positions", "multiqc", "gtf"],
                    help="output format when one output is given (positions: every nucleotide's "
-                   "probability as a table)")
+                   "probability as a table; gtf: genome mode only)")
     sites = p.add_mutually_exclusive_group()
     sites.add_argument("--threshold", type=_probability, default=None,
                        help="report start codons with probability >= THRESHOLD (default 0.5)")

@@ -51,12 +51,16 @@ def _spooled_stdin() -> Iterator[str]:
 
 def run(args) -> int:
     """Predict and write results as the parsed arguments ask."""
+    if getattr(args, "plot", None) and not getattr(args, "report", None):
+        raise InputError("--plot draws transcripts in the report: give --report HTML too")
     if args.genome or args.annotation:
         from tis_transformer.cli.impute_genome import run as run_genome
 
         return run_genome(args)
     if args.input is None:
         raise InputError("give an input (FASTA, .npy, - or a sequence), or --genome and --annotation")
+    if args.biotypes:
+        raise InputError("--biotypes needs genome mode (--genome and --annotation): a FASTA names no biotypes")
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(_spooled_stdin()) if args.input == STDOUT else args.input
         try:

@@ -25,6 +25,12 @@ def run(args) -> int:
 
     if not args.annotation:
         raise InputError("--genome needs --annotation (a GTF or GFF3 of the transcripts)")
+    if not args.genome:
+        raise InputError("--annotation needs --genome (the FASTA of the sequences its transcripts lie on)")
+    if args.input is not None and not args.input.lower().endswith(".onnx") and Path(args.input).is_file():
+        # the first positional argument would be taken for a model and fail to load as one
+        raise InputError(f"{args.input}: genome mode reads its transcripts from --genome and --annotation; "
+                         f"give either an input file or those two, not both")
     # no transcript input in genome mode: the first positional argument is already a model
     models = ([args.input] if args.input is not None else []) + list(args.model or [])
     started = time.perf_counter()

@@ -29,7 +29,7 @@ def print_models() -> int:
         variant = MODELS_DIR / f"{name}.alone.onnx"
         if variant.exists():
             print(f"  alone variant (used with --alone): {variant}")
-            card = variant.with_suffix("").with_suffix(".json")
+            card = variant.with_suffix(".json")
             if card.exists():
                 _print_metrics(json.loads(card.read_text()), "alone ")
     return 0

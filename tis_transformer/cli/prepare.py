@@ -35,6 +35,10 @@ def run(args) -> int:
     output = str(args.output)
     if not output.endswith(".npz"):
         raise InputError(f"{output}: the output must end in .npz")
+    if not dataset.tis.size:
+        # training and evaluation need labels: a file without any is most often a missing --tis_table
+        log.warning("%s: no annotated TIS (no CDS:START-END header field%s); nothing to train or evaluate on",
+                    source, "" if args.tis_table else ", no --tis_table")
     save_dataset(dataset, output)
     print(f"{output}: {len(dataset)} transcripts, {dataset.tokens.size} nt, {dataset.tis.size} TISs")
     return 0

@@ -7,6 +7,7 @@ given (isoforms), and returns Python objects instead of writing files.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -82,8 +83,11 @@ def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool 
     Raises
     ------
     tis_transformer.predictor.read.InputError
-        On an empty input, an invalid character, an empty sequence or a
-        repeated id.
+        On an empty input, an invalid character, an empty sequence, a
+        repeated id or an item that is neither a sequence nor a pair.
+    ValueError
+        On an option out of range: ``threshold`` outside [0, 1], ``top_k``
+        below 1, both given, an unknown ``device`` or negative ``threads``.
 
     Examples
     --------
@@ -92,6 +96,7 @@ def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool 
     >>> result.sites[0].start_codon, result.sites[0].protein
     ('ATG', 'MAS')
     """
+    _check_options(threshold, top_k, device, threads)
     records = _records(sequences)
     if predictor is None:
         from tis_transformer.predictor.ensemble import open_models
@@ -104,11 +109,28 @@ def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool 
             for (name, t), p in zip(records, probabilities)]
 
 
+def _check_options(threshold, top_k, device: str, threads: int) -> None:
+    # the command line refuses these in its parser; Python callers get the same rules
+    if threshold is not None and top_k is not None:
+        raise ValueError("give threshold or top_k, not both")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, numbers.Real)
+                                  or not 0.0 <= threshold <= 1.0):
+        raise ValueError(f"threshold must be a number from 0 to 1, not {threshold!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
+        raise ValueError(f"top_k must be a whole number of at least 1, not {top_k!r}")
+    if device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', not {device!r}")
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 0:
+        raise ValueError(f"threads must be 0 (all cores) or more, not {threads!r}")
+
+
 def _records(sequences) -> list[tuple[str, np.ndarray]]:
     if isinstance(sequences, (str, bytes)):  # one sequence; a pair is given inside a list: [(id, sequence)]
         sequences = [sequences]
     records, seen = [], set()
     for index, item in enumerate(sequences, start=1):
+        if isinstance(item, tuple) and len(item) != 2:
+            raise InputError(f"record {index}: expected a sequence or an (id, sequence) pair, not {len(item)} values")
         name, sequence = (item if isinstance(item, tuple) else (f"sequence_{index}", item))
         if isinstance(sequence, bytes):
             sequence = sequence.decode("ascii", errors="replace")

@@ -183,6 +183,11 @@ def format_from_path(path: str | None, fmt: str | None) -> str:
         When the format is unknown, cannot be told from the suffix, or is
         ``npy`` for standard output.
     """
+    if path is not None and os.path.isdir(path):
+        raise OutputError(f"{path}: is a folder; give a file path")
+    if (fmt or "").lower() == "gtf" or (not fmt and path is not None and Path(path).suffix.lower() == ".gtf"):
+        raise OutputError("GTF output needs genome coordinates: use it with --genome and --annotation; in "
+                          "transcript coordinates write .gff3 or .bed")
     if fmt:
         chosen = _ALIASES.get(fmt.lower(), fmt.lower())
         if chosen not in FORMATS:

@@ -9,7 +9,7 @@ say) end to end:
 - ``ids``: unicode transcript ids
 
 Sources: the original tool's per-chromosome ``.npy(.gz)`` files (pickled object
-arrays; trusted training data, so they are unpickled here and nowhere else), or
+arrays, rebuilt without running pickled code), or
 a FASTA with the TIS given by GENCODE-style ``CDS:start-end`` header fields or by
 a tab-separated file of ``transcript_id<TAB>position`` (1-based) lines.
 """
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tis_transformer.predictor.npy import load_npy
 from tis_transformer.predictor.read import InputError
 from tis_transformer.predictor.tokens import encode
 
@@ -77,16 +78,33 @@ def from_arrays(ids: list, tokens: list, labels: list) -> Dataset:
 
 
 def read_original(path: str | Path) -> Dataset:
-    """Read one of the original tool's ``.npy`` / ``.npy.gz`` chromosome files."""
+    """Read one of the original tool's annotated ``.npy`` / ``.npy.gz`` chromosome files.
+
+    Each row is ``[(length, 2) integer array of token and 0/1 TIS label, transcript id]``. The pickled rows are
+    rebuilt without running pickled code (``tis_transformer.predictor.npy.load_npy``): a file handed to
+    ``prepare`` or ``evaluate`` may come from anywhere. A one-line ``InputError`` names what does not fit.
+    """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        rows = np.load(handle, allow_pickle=True)  # trusted training data only
-    return from_arrays(
-        [str(row[1]) for row in rows],
-        [np.asarray(row[0])[:, 0] for row in rows],
-        [np.asarray(row[0])[:, 1] for row in rows],
-    )
+    rows = load_npy(path)
+    if rows.dtype != object or rows.ndim not in (1, 2) or not len(rows):
+        raise InputError(f"{path}: expected the original tool's annotated data, rows of "
+                         f"[(length, 2) tokens and TIS labels, transcript id]")
+    ids, tokens, labels = [], [], []
+    for index, row in enumerate(rows, start=1):
+        row = list(row) if isinstance(row, (list, tuple, np.ndarray)) else []
+        if len(row) >= 2 and isinstance(row[0], str) and isinstance(row[1], np.ndarray):
+            raise InputError(f"{path}: a results file (rows of ['>id', tokens, probabilities]) holds no TIS "
+                             f"labels; give the annotated data file")
+        pairs = row[0] if row and isinstance(row[0], np.ndarray) else None
+        if (len(row) < 2 or pairs is None or pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.dtype.kind not in "iu"
+                or not isinstance(row[1], str)):
+            raise InputError(f"{path}: row {index} is not [(length, 2) tokens and TIS labels, transcript id]")
+        if pairs.size and (pairs[:, 0].min() < 0 or pairs[:, 0].max() > 4 or not np.isin(pairs[:, 1], (0, 1)).all()):
+            raise InputError(f"{path}: row {index} ({row[1]}): tokens must be 0-4 and TIS labels 0 or 1")
+        ids.append(row[1])
+        tokens.append(pairs[:, 0])
+        labels.append(pairs[:, 1])
+    return from_arrays(ids, tokens, labels)
 
 
 def read_fasta(path: str | Path, tis_table: str | Path | None = None) -> Dataset:
