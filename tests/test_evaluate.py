@@ -38,3 +38,21 @@ def test_markdown_table_formats_numbers():
     table = markdown_table({"x": {"transcripts": 1200, "tis": 3, "roc_auc": 0.5, "pr_auc": 0.25,
                                   "roc_auc_atg": 0.5, "pr_auc_atg": 0.1, "top_k": 0.0}})
     assert "| x | 1,200 | 3 | 0.5000 | 0.2500 |" in table
+
+
+def test_evaluate_never_writes_over_its_inputs_and_checks_before_scoring(tmp_path, chry, capsys):
+    from conftest import subset
+
+    data = tmp_path / "chrYsub.npz"
+    save_dataset(subset(chry, list(range(0, 816, 50))), data)
+    untouched = data.read_bytes()
+    for json_path, message in [(data, "the output would overwrite the input"),
+                               (tmp_path / "no_folder" / "m.json", "no such directory"),
+                               (tmp_path, "cannot write: is a directory")]:
+        assert main(["evaluate", "human", str(data), "--json", str(json_path), "-q"]) == 1
+        assert message in capsys.readouterr().err
+    assert data.read_bytes() == untouched and sorted(p.name for p in tmp_path.iterdir()) == ["chrYsub.npz"]
+    noncoding = tmp_path / "noncoding.npz"
+    save_dataset(subset(chry, [i for i in range(816) if not chry.transcript(i)[1].any()][:5]), noncoding)
+    assert main(["evaluate", "human", str(noncoding), "-q"]) == 1
+    assert "noncoding.npz: no annotated TIS, nothing to score a model on" in capsys.readouterr().err

@@ -103,7 +103,25 @@ def test_export_command(tmp_path, small_split, capsys):
                  str(small_split / "val.npz"), "--parity_transcripts", "3"]) == 0
     printed = capsys.readouterr().out
     assert "parity: max |p_torch - p_onnx|" in printed
-    assert json.loads(out.with_suffix(".json").read_text())["architecture"]["depth"] == 1
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["architecture"]["depth"] == 1 and len(card["parity"]["lengths"]) == 3
+    assert Predictor(str(out), device="cpu").predict([np.zeros(50, dtype=np.uint8)])[0].shape == (50,)
+    # inputs are never written over, and a run that fails writes nothing
+    before = sorted(p.name for p in tmp_path.iterdir())
+    ckpt, data = str(tmp_path / "m.ckpt"), str(small_split / "val.npz")
+    for args, message in [
+        (["-o", ckpt], "the model's name must end in .onnx"),
+        (["-o", str(tmp_path / "e.onnx"), "--parity_data", str(tmp_path / "nope.npz")], "nope.npz: no such file"),
+        (["-o", str(tmp_path / "e.onnx"), "--parity_data", data, "--parity_transcripts", "0"],
+         "--parity_transcripts must be at least 1"),
+        (["-o", str(tmp_path / "e.onnx"), "--metrics", data], "not JSON"),
+    ]:
+        assert main(["export", ckpt, *args]) == 1
+        assert message in capsys.readouterr().err, args
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
+    (tmp_path / "same.onnx").symlink_to(tmp_path / "m.ckpt")
+    assert main(["export", ckpt, "-o", str(tmp_path / "same.onnx")]) == 1
+    assert "would write over the input" in capsys.readouterr().err
 
 
 def test_layer_graphs_match_the_whole_graph(exported, real_transcripts):

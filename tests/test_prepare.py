@@ -106,3 +106,47 @@ def test_a_fasta_without_any_tis_is_written_with_a_warning(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         f"{fasta}: no annotated TIS (no CDS:START-END header field, no --tis_table); nothing to train or evaluate on"]
     assert len(load_dataset(tmp_path / "t.npz")) == 2
+
+
+def test_prepare_refuses_in_one_line_and_never_writes_over_an_input(tmp_path, capsys):
+    fasta = tmp_path / "t.fa"
+    fasta.write_text(">a|CDS:1-6|\nATGTAA\n>b\nCCCC\n")
+    table = tmp_path / "tis.tsv.gz"
+    with gzip.open(table, "wt") as handle:
+        handle.write("a\t1\nzz\t2\n")
+    out = tmp_path / "t.npz"
+    assert main(["prepare", str(fasta), str(out), "--tis_table", str(table)]) == 0  # a gzipped table reads
+    assert np.flatnonzero(load_dataset(out).transcript(0)[1]).tolist() == [0]
+    capsys.readouterr()  # its warning about zz (test_a_tis_table_naming_transcripts_not_in_the_fasta_is_a_warning)
+    (tmp_path / "dup.fa").write_text(">a\nATG\n>a\nCCC\n")
+    (tmp_path / "bad.fa").write_text(">a\nATGXTAA\n")
+    (tmp_path / "binary.fa").write_bytes(b">a\n\xf9\xfa\n")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for args, message in [
+        ([str(out), str(tmp_path / "u.npz")], "already a prepared dataset"),
+        ([str(tmp_path / "dup.fa"), str(tmp_path / "u.npz")], "transcript 'a' appears twice"),
+        ([str(tmp_path / "bad.fa"), str(tmp_path / "u.npz")], "invalid nucleotide 'X' at position 4"),
+        ([str(tmp_path / "binary.fa"), str(tmp_path / "u.npz")], "not a FASTA text file"),
+        ([str(fasta), str(tmp_path / "u.npz"), "--tis_table", str(fasta)], "expected 'transcript_id<TAB>position'"),
+        ([str(fasta), str(tmp_path / "nowhere" / "u.npz")], "no such directory"),
+    ]:
+        assert main(["prepare", *args]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    link = tmp_path / "link.npz"
+    link.symlink_to(fasta)
+    assert main(["prepare", str(fasta), str(link)]) == 1
+    assert "would overwrite the input" in capsys.readouterr().err and fasta.read_text().startswith(">a|CDS")
+
+
+def test_a_tis_table_naming_transcripts_not_in_the_fasta_is_a_warning(tmp_path, caplog):
+    fasta = tmp_path / "t.fa"
+    fasta.write_text(">a\nATGTAA\n")
+    table = tmp_path / "tis.tsv"
+    table.write_text("x\t1\ny\t1\n")
+    with caplog.at_level("WARNING", logger="tis_transformer"):
+        assert main(["prepare", str(fasta), str(tmp_path / "t.npz"), "--tis_table", str(table)]) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{table}: 2 of its 2 transcript ids are not in {fasta} (first: x)",
+        f"{fasta}: no annotated TIS (no id of {table} matches); nothing to train or evaluate on"]

@@ -73,6 +73,13 @@ def markdown_table(results: dict) -> str:
 
 def run(args) -> int:
     """Score the model on each data file; print a table, optionally write JSON."""
+    if args.json:
+        _check_json_output(args.json, [args.model, *args.data])
+    datasets = {}
+    for path in args.data:
+        datasets[path] = load_dataset(path)
+        if not datasets[path].tis.size:
+            raise InputError(f"{path}: no annotated TIS, nothing to score a model on")
     if str(args.model).endswith(".ckpt"):
         try:
             predict = _checkpoint_scorer(args.model)
@@ -81,12 +88,24 @@ def run(args) -> int:
     else:
         predict = _onnx_scorer(args.model, args.device, args.threads)
     results = {}
-    for path in args.data:
-        data = load_dataset(path)
+    for path, data in datasets.items():
         tokens = [data.transcript(i)[0] for i in range(len(data))]
         results[Path(path).name.split(".")[0]] = score_dataset(data, predict(tokens))
         log.info("%s done", path)
     print(markdown_table(results))
     if args.json:
-        Path(args.json).write_text(json.dumps({"model": str(args.model), "results": results}, indent=2) + "\n")
+        from tis_transformer.predictor.output_files import _open_output
+
+        with _open_output(Path(args.json), binary=False) as handle:
+            handle.write(json.dumps({"model": str(args.model), "results": results}, indent=2) + "\n")
     return 0
+
+
+def _check_json_output(path: str, inputs: list) -> None:
+    """Refuse, before any scoring, a JSON path that cannot be written or is an input (the model's card too)."""
+    from tis_transformer.cli.run_summary import refuse_overwriting_inputs
+    from tis_transformer.predictor.output_files import check_outputs
+
+    check_outputs([(path, "json")])
+    cards = [str(Path(p).with_suffix(".json")) for p in inputs[:1] if str(p).endswith(".onnx")]
+    refuse_overwriting_inputs([(path, "json")], inputs + cards)

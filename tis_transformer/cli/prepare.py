@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from tis_transformer.cli.run_summary import refuse_overwriting_inputs
+from tis_transformer.predictor.output_files import check_outputs
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.datasets import read_fasta, read_original, save_dataset
 
@@ -24,6 +26,13 @@ def run(args) -> int:
     if args.biotypes:
         raise InputError("--biotypes applies to --genome input only")
     source = str(args.input)
+    output = str(args.output)
+    if not output.endswith(".npz"):
+        raise InputError(f"{output}: the output must end in .npz")
+    if source.endswith(".npz"):
+        raise InputError(f"{source}: already a prepared dataset; train and evaluate read it as it is")
+    check_outputs([(output, "npz")])
+    refuse_overwriting_inputs([(output, "npz")], [source, args.tis_table] if args.tis_table else [source])
     if source.endswith((".npy", ".npy.gz")):
         if args.tis_table:
             raise InputError("--tis_table applies to FASTA input only")
@@ -32,13 +41,10 @@ def run(args) -> int:
         dataset = read_fasta(source, args.tis_table)
     if len(dataset) == 0:
         raise InputError(f"{source}: no transcripts")
-    output = str(args.output)
-    if not output.endswith(".npz"):
-        raise InputError(f"{output}: the output must end in .npz")
     if not dataset.tis.size:
         # training and evaluation need labels: a file without any is most often a missing --tis_table
-        log.warning("%s: no annotated TIS (no CDS:START-END header field%s); nothing to train or evaluate on",
-                    source, "" if args.tis_table else ", no --tis_table")
+        why = f"no id of {args.tis_table} matches" if args.tis_table else "no CDS:START-END header field, no --tis_table"
+        log.warning("%s: no annotated TIS (%s); nothing to train or evaluate on", source, why)
     save_dataset(dataset, output)
     print(f"{output}: {len(dataset)} transcripts, {dataset.tokens.size} nt, {dataset.tis.size} TISs")
     return 0

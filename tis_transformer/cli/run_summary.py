@@ -44,7 +44,7 @@ def refuse_overwriting_inputs(targets: list, inputs: list) -> None:
             with contextlib.suppress(OSError):
                 if os.path.samefile(path, source):
                     raise InputError(f"{path}: the output would overwrite the input {source}; "
-                                     "choose another name with -o")
+                                     "choose another name")
 
 
 def run_header(model: str, compare: bool, across: str, sources: dict, threshold: float | None,

@@ -16,16 +16,20 @@ a tab-separated file of ``transcript_id<TAB>position`` (1-based) lines.
 
 from __future__ import annotations
 
-import gzip
+import io
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tis_transformer.predictor.input_files import one_line, open_binary
 from tis_transformer.predictor.npy import load_npy
 from tis_transformer.predictor.read import InputError
-from tis_transformer.predictor.tokens import encode
+from tis_transformer.predictor.tokens import InvalidSequenceError, encode
+
+log = logging.getLogger("tis_transformer")
 
 _CDS_FIELD = re.compile(r"(?:^|\|)CDS:(\d+)-(\d+)(?:\||$)")
 
@@ -117,47 +121,77 @@ def read_fasta(path: str | Path, tis_table: str | Path | None = None) -> Dataset
         carry a GENCODE-style ``|CDS:61-1041|`` field; the TIS is its start.
     tis_table : str or Path, optional
         Tab-separated ``transcript_id<TAB>position`` lines (1-based, several
-        lines per transcript allowed); transcripts absent from it have none.
+        lines per transcript allowed; gzipped or not); transcripts absent
+        from it have none.
+
+    Raises
+    ------
+    InputError
+        One line naming the file, line or record: a file that is not FASTA
+        text, an invalid letter, a repeated id, a TIS outside its transcript.
     """
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
-    table: dict[str, list[int]] = {}
-    if tis_table is not None:
-        for line_no, line in enumerate(Path(tis_table).read_text().splitlines(), 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.split("\t")
-            if len(fields) < 2 or not fields[1].strip().isdigit():
-                raise InputError(f"{tis_table}:{line_no}: expected 'transcript_id<TAB>position'")
-            table.setdefault(fields[0].strip(), []).append(int(fields[1]))
-    opener = gzip.open if str(path).endswith(".gz") else open
-    ids, tokens, labels = [], [], []
-    with opener(path, "rt") as handle:
-        for header, sequence in SimpleFastaParser(handle):
-            name = header.split()[0] if header.split() else ""
-            transcript_id = name.split("|")[0]
-            codes = encode(sequence, transcript_id)
-            label = np.zeros(codes.size, dtype=np.uint8)
-            if tis_table is not None:
-                starts = table.get(transcript_id, [])
-            else:
-                match = _CDS_FIELD.search(name)
-                starts = [int(match.group(1))] if match else []
-            for start in starts:
-                if not 1 <= start <= codes.size:
-                    raise InputError(f"{transcript_id}: TIS position {start} outside 1..{codes.size}")
-                label[start - 1] = 1
-            ids.append(transcript_id)
-            tokens.append(codes)
-            labels.append(label)
+    table = _read_tis_table(tis_table) if tis_table is not None else {}
+    ids, tokens, labels, seen = [], [], [], set()
+    try:
+        with io.TextIOWrapper(open_binary(Path(path)), encoding="utf-8") as handle:
+            for header, sequence in SimpleFastaParser(handle):
+                name = header.split()[0] if header.split() else ""
+                transcript_id = name.split("|")[0]
+                if transcript_id in seen:
+                    raise InputError(f"{path}: transcript {transcript_id!r} appears twice")
+                seen.add(transcript_id)
+                codes = encode(sequence, f"{path}: {transcript_id}")
+                label = np.zeros(codes.size, dtype=np.uint8)
+                if tis_table is not None:
+                    starts = table.get(transcript_id, [])
+                else:
+                    match = _CDS_FIELD.search(name)
+                    starts = [int(match.group(1))] if match else []
+                for start in starts:
+                    if not 1 <= start <= codes.size:
+                        raise InputError(f"{transcript_id}: TIS position {start} outside 1..{codes.size}")
+                    label[start - 1] = 1
+                ids.append(transcript_id)
+                tokens.append(codes)
+                labels.append(label)
+    except InvalidSequenceError as error:
+        raise InputError(str(error)) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a FASTA text file") from None
+    except ValueError as error:  # Biopython: text before the first '>'
+        raise InputError(f"{path}: not FASTA ({one_line(error)})") from None
+    unmatched = sorted(set(table) - seen)
+    if unmatched:
+        log.warning("%s: %d of its %d transcript ids are not in %s (first: %s)", tis_table, len(unmatched),
+                    len(table), path, unmatched[0])
     return from_arrays(ids, tokens, labels)
 
 
+def _read_tis_table(path: str | Path) -> dict[str, list[int]]:
+    table: dict[str, list[int]] = {}
+    try:
+        with io.TextIOWrapper(open_binary(Path(path)), encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text table of 'transcript_id<TAB>position' lines") from None
+    for line_no, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or not fields[1].strip().isdigit():
+            raise InputError(f"{path}:{line_no}: expected 'transcript_id<TAB>position'")
+        table.setdefault(fields[0].strip(), []).append(int(fields[1]))
+    return table
+
+
 def save_dataset(dataset: Dataset, path: str | Path) -> None:
-    """Write a dataset as a compressed, pickle-free ``.npz``."""
-    np.savez_compressed(
-        path, ids=dataset.ids, tokens=dataset.tokens, offsets=dataset.offsets, tis=dataset.tis
-    )
+    """Write a dataset as a compressed, pickle-free ``.npz``, whole or not at all."""
+    from tis_transformer.predictor.output_files import _open_output
+
+    with _open_output(Path(path), binary=True) as handle:
+        np.savez_compressed(handle, ids=dataset.ids, tokens=dataset.tokens, offsets=dataset.offsets, tis=dataset.tis)
 
 
 def load_dataset(path: str | Path) -> Dataset:
