@@ -51,6 +51,9 @@ def test_crossval_predicts_every_file_with_the_model_that_never_saw_it(small_spl
     for name in ("val", "test"):
         save_dataset(load_dataset(small_split / f"{name}.npz"), data_dir / f"chr_{name}.npz")
     out = tmp_path / "cv"
+    # a plan that cannot run leaves no folder behind
+    assert main(["crossval", str(data_dir), "--folds", "5", "-o", str(out), "--preset", "smoke"]) == 1
+    assert not out.exists()
     assert main(["crossval", str(data_dir), "--folds", "2", "-o", str(out), "--preset", "smoke",
                  "--no_progress_bar"]) == 0
     with open(out / "metrics.tsv") as handle:
@@ -67,3 +70,12 @@ def test_crossval_predicts_every_file_with_the_model_that_never_saw_it(small_spl
     ids = {line.split("\t")[0] for line in (out / "predictions" / "chrA.tsv").read_text().splitlines()
            if line and not line.startswith(("#", "transcript_id"))}
     assert ids <= set(load_dataset(data_dir / "chrA.npz").ids)
+
+
+def test_folds_below_two_are_refused_by_the_parser(tmp_path, capsys):
+    from tis_transformer.__main__ import main
+
+    pytest.importorskip("torch")
+    with pytest.raises(SystemExit) as stop:
+        main(["crossval", str(tmp_path), "--folds", "1"])
+    assert stop.value.code == 2 and "must be at least 2" in capsys.readouterr().err

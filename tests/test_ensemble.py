@@ -125,3 +125,16 @@ def test_a_missing_member_is_a_one_line_error(tmp_path, capsys):
     assert not out.exists()
     with pytest.raises(InputError, match="expected a shipped model name"):
         open_models(["human", 3])
+
+
+def test_an_ensemble_of_models_with_one_name_labels_each_by_its_folder(tmp_path):
+    import shutil
+
+    from tis_transformer.predictor.ensemble import open_models
+
+    for fold in ("fold_1", "fold_2"):
+        (tmp_path / fold).mkdir()
+        shutil.copy(TINY, tmp_path / fold / "model.onnx")
+    ensemble = open_models([str(tmp_path / "fold_1" / "model.onnx"), str(tmp_path / "fold_2" / "model.onnx")],
+                           device="cpu")
+    assert ensemble.label == "mean of 2 models: fold_1/model, fold_2/model"

@@ -477,12 +477,14 @@ def test_bad_training_input_is_one_line_and_writes_nothing(small_split, tmp_path
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "other.npz").symlink_to(small_split / "train.npz")
+    (elsewhere / "copy.npz").write_bytes((small_split / "train.npz").read_bytes())
     out = tmp_path / "out" / "m.onnx"
     out.parent.mkdir()
     cases = [
         ([str(unlabelled), "val.npz", "test.npz"], [], "no annotated TIS in the training files"),
         ([str(small_split), "chr1.npz", "test.npz"], [], "chr1.npz: not found in"),
-        ([str(small_split), "val.npz", str(elsewhere / "other.npz")], [], "is the training file"),
+        ([str(small_split), "val.npz", str(elsewhere / "other.npz")], [], "holds the same data as the training file"),
+        ([str(small_split), "val.npz", str(elsewhere / "copy.npz")], [], "holds the same data as the training file"),
         ([str(small_split), "val.npz", "test.npz"], ["--preset", "quick"], "no preset named 'quick'"),
         ([str(empty), "val.npz", "test.npz"], [], "no .npz, .npy.gz or .npy files"),
         ([str(small_split), "val.npz", "val.npz"], [], "in both the validation and the test set"),

@@ -222,7 +222,7 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
             from tis_transformer.cli.crossval import add_arguments as crossval_arguments
         except ImportError as error:
             raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})")
-        crossval_arguments(p, _count(1, "must be at least 1"))
+        crossval_arguments(p, _count(2, "must be at least 2: each fold is scored by a model trained on the others"))
     _export_parser(sub)
     return parser
 

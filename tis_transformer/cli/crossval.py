@@ -71,13 +71,15 @@ def run(args: argparse.Namespace) -> int:
     check_options(settings, "train")
     files = find_data_files(args.data_path)
     out_dir = Path(args.output_dir)
-    (out_dir / "predictions").mkdir(parents=True, exist_ok=True)
-    if not os.access(out_dir, os.W_OK):
-        raise InputError(f"{out_dir}: not writable")
+    existing = next(p for p in [out_dir.absolute(), *out_dir.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise InputError(f"{out_dir}: {existing} is not a writable folder")
     counts = {p: int(load_dataset(p).tis.size) for p in files}
     if not any(counts.values()):
         raise InputError(f"{args.data_path}: no annotated TIS in any file: give transcripts with their start sites")
     plans = plan_folds(counts, args.folds)
+    # only a plan that can run gets its folder: a refused run leaves nothing behind
+    (out_dir / "predictions").mkdir(parents=True, exist_ok=True)
     rows = []
     for number, plan in enumerate(plans, 1):
         fold_dir = out_dir / f"fold_{number}"

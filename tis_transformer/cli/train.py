@@ -24,6 +24,7 @@ from tis_transformer.predictor.read import InputError
 from tis_transformer.training.checkpoints import transfer_weights
 from tis_transformer.training.data import TranscriptData
 from tis_transformer.training.modules import MLMModel, TISModel
+from tis_transformer.training.option_checks import check_accelerator, check_ranges, check_resume, read_checkpoint
 from tis_transformer.training.options import add_options, option_fields
 from tis_transformer.training.presets import DEFAULT_PRESET, preset_names, read_preset, resolve, settings
 from tis_transformer.training.run_progress import PerformerProgress, RunProgress
@@ -105,7 +106,8 @@ def _seconds(max_time: str | None) -> float | None:
 
 
 def check_options(args: argparse.Namespace, task: str) -> None:
-    """Refuse option combinations that cannot train, in one line each."""
+    """Refuse option values and combinations that cannot train, in one line each."""
+    check_ranges(args)
     if task == "train" and args.feature_head and not args.orf_features:
         raise InputError("--feature_head needs input features: add --orf_features")
     if task == "train" and args.trees and not (args.prefit_feature_head and args.orf_features and args.feature_head):
@@ -116,9 +118,11 @@ def check_options(args: argparse.Namespace, task: str) -> None:
     if task == "train" and args.trees and not 0 < args.tree_blend <= 1:
         raise InputError(f"--tree_blend must be in (0, 1], got {args.tree_blend}")
     _seconds(args.max_time)
-    for name in ("max_tokens", "max_transcripts_per_batch"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    check_accelerator(args)
+    if getattr(args, "transfer_checkpoint", None):
+        read_checkpoint(args.transfer_checkpoint, "transfer_checkpoint")
+    if args.resume:
+        check_resume(args.resume, _network_config(args), task)
 
 
 def _check_labels(data: TranscriptData) -> None:

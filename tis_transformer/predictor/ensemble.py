@@ -61,8 +61,11 @@ class Ensemble:
 
     @property
     def label(self) -> str:
-        """What output headers name: every member, in the order given."""
-        return f"mean of {len(self.members)} models: " + ", ".join(m.label for m in self.members)
+        """What output headers name: every member, in the order given; by folder too where names repeat."""
+        names = [m.label for m in self.members]
+        if len(set(names)) < len(names):  # crossval's fold_1/model.onnx, fold_2/model.onnx, ...
+            names = [f"{m.path.parent.name}/{m.label}" for m in self.members]
+        return f"mean of {len(self.members)} models: " + ", ".join(names)
 
     @property
     def reads_isoforms(self) -> bool:
