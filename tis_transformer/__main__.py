@@ -35,7 +35,7 @@ examples:
 
 reading the scores:
   Every nucleotide gets the probability that translation starts there. The
-  model is trained on annotated human TISs, about 1 position in 3,000, so
+  model is trained on annotated human TISs, about 1 position in 4,700, so
   probabilities are small almost everywhere; 0.5 marks a strong candidate.
   The site table lists start codons (ATG or one letter from it, such as CTG)
   at or above --threshold (default 0.5); --top_k 1 gives each transcript's
@@ -122,7 +122,7 @@ def _impute_parser(sub) -> None:
 
 
 def _evaluate_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a model on annotated transcripts (ROC/PR AUC, top-k)",
+    p = sub.add_parser("evaluate", help="score a model on annotated transcripts (ROC/PR AUC, top-k, top-1)",
                        description="Pooled ROC AUC, PR AUC (all positions and ATG only) and top-k "
                        "accuracy of a model on annotated transcripts, one row per data file.")
     p.add_argument("model", help="an ONNX model (file or shipped name) or a Lightning .ckpt")
@@ -199,12 +199,15 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the shipped models and their metadata")
     _evaluate_parser(sub)
     _prepare_parser(sub)
+    recipes = {"pretrain": "Without options, pretrain runs the transformer layers of --preset performer; train "
+                           "--transfer_checkpoint starts from its checkpoint.",
+               "train": "Without options, train runs the recipe of the shipped models (--preset default); "
+                        "-o MODEL.onnx ends with a model for impute."}
     for task, text in (("pretrain", "masked-language-model pretraining (train extra)"),
                        ("train", "train the per-nucleotide TIS classifier (train extra)")):
         p = sub.add_parser(task, help=text, description=text[0].upper() + text[1:] + ". VAL_SET and TEST_SET "
                            "name files in DATA_PATH or paths to files elsewhere; every other file of DATA_PATH is "
-                           "trained on. Without options, train runs the recipe of the shipped models (--preset "
-                           "default); -o MODEL.onnx ends with a model for impute.")
+                           "trained on. " + recipes[task])
         if train_options:
             try:
                 from tis_transformer.cli.train import add_arguments

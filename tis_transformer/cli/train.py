@@ -26,7 +26,8 @@ from tis_transformer.training.data import TranscriptData
 from tis_transformer.training.modules import MLMModel, TISModel
 from tis_transformer.training.option_checks import check_accelerator, check_ranges, check_resume, read_checkpoint
 from tis_transformer.training.options import add_options, option_fields
-from tis_transformer.training.presets import DEFAULT_PRESET, preset_names, read_preset, resolve, settings
+from tis_transformer.training.presets import (DEFAULT_PRESET, DEFAULT_PRESETS, preset_names, read_preset, resolve,
+                                              settings)
 from tis_transformer.training.run_progress import PerformerProgress, RunProgress
 
 # For the time-left estimate only, rough: benchmarks/train_time.py runs of the default preset on 2 cores (prefit and
@@ -52,16 +53,19 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
 
 def add_run_options(parser: argparse.ArgumentParser, task: str, output: bool = True) -> None:
     """``--preset``, ``--config``, ``-o`` (train) and one flag per option (shared with ``crossval``)."""
+    default = DEFAULT_PRESETS.get(task, DEFAULT_PRESET)
+    why = {"default": "the shipped models' recipe", "performer": "transformer layers, which pretraining needs"}
     parser.add_argument("--preset", default=None, metavar="NAME",
-                        help=f"named recipe ({', '.join(preset_names())}; default {DEFAULT_PRESET}: the shipped "
-                        "models' recipe; original: the original TIS Transformer without features)")
+                        help=f"named recipe ({', '.join(preset_names())}; default {default}: {why[default]}; "
+                        "original: the original TIS Transformer without features)")
     parser.add_argument("--config", default=None, metavar="FILE.yaml",
                         help="YAML of option: value pairs over the preset's; flags typed override both")
     if task == "train" and output:
         parser.add_argument("-o", "--output", default=None, metavar="MODEL.onnx",
-                            help="end with the exported model here (its layer graphs and model card "
-                            "MODEL.json beside it), parity-checked and scored on TEST_SET: give it to impute")
-    add_options(parser, task, shown=read_preset(DEFAULT_PRESET))
+                            help="end with the exported model here (its model card MODEL.json, its alone variant and, "
+                            "for a model with transformer layers, its layer graphs beside it), parity-checked and "
+                            "scored on TEST_SET: give it to impute")
+    add_options(parser, task, shown=read_preset(default))
 
 
 def _comma_list(value: str) -> list[str]:
