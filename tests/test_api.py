@@ -66,3 +66,4 @@ def test_options_out_of_range_are_refused_as_on_the_command_line(predictor, opti
     assert predict("GCCACCATGGCGTCTTAA", predictor=predictor, threshold=np.float32(1.0))[0].sites == []
     assert len(predict("GCCACCATGGCGTCTTAA", predictor=predictor, threshold=0)[0].sites) == 1
     assert len(predict("GCCACCATGGCGTCTTAA", predictor=predictor, top_k=np.int64(1))[0].sites) == 1
+    assert len(predict("GCCACCATGGCGTCTTAA", predictor=predictor, device="CPU", top_k=1)[0].sites) == 1

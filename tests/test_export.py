@@ -119,6 +119,10 @@ def test_export_command(tmp_path, small_split, capsys):
         assert main(["export", ckpt, *args]) == 1
         assert message in capsys.readouterr().err, args
         assert sorted(p.name for p in tmp_path.iterdir()) == before
+    # a file that is not a checkpoint: one line, nothing written
+    assert main(["export", data, "-o", str(tmp_path / "e.onnx")]) == 1
+    assert f"{data}: not a training checkpoint" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
     (tmp_path / "same.onnx").symlink_to(tmp_path / "m.ckpt")
     assert main(["export", ckpt, "-o", str(tmp_path / "same.onnx")]) == 1
     assert "would write over the input" in capsys.readouterr().err

@@ -365,3 +365,15 @@ def test_half_a_genome_mode_or_an_input_beside_it_is_one_line(tmp_path):
         result = run_cli("impute", *args, "-o", "out.tsv", cwd=tmp_path)
         assert result.returncode == 1 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_a_model_file_of_any_name_is_still_a_model_in_genome_mode(tmp_path):
+    from tis_transformer.cli.impute_genome import _looks_like_transcripts
+    from tis_transformer.predictor.registry import MODELS_DIR
+
+    model = tmp_path / "model.bin"
+    model.write_bytes((MODELS_DIR / "human.onnx").read_bytes()[:4096])
+    fasta_without_suffix = tmp_path / "human"
+    fasta_without_suffix.write_text(">t\nACGT\n")
+    assert not _looks_like_transcripts(str(model)) and not _looks_like_transcripts("human_chr13")
+    assert _looks_like_transcripts(str(fasta_without_suffix)) and _looks_like_transcripts(str(GENOME))

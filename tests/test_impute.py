@@ -53,6 +53,14 @@ def test_default_output_is_the_site_table_in_working_directory(tmp_path):
     assert "--top_k 1 reports each transcript's best start" in result.stderr.splitlines()[-1]
 
 
+def test_default_multiqc_output_is_named_for_multiqc(tmp_path):
+    from tis_transformer.cli.impute import default_output
+
+    assert default_output("reads/sample.fa.gz", "multiqc") == "sample_mqc.tsv"
+    assert default_output("sample.fasta", "positions") == "sample.positions.tsv"
+    assert default_output("sample.fa", None) == "sample.tsv"
+
+
 def test_default_output_never_replaces_the_input(tmp_path):
     # data loss: `impute mydata.npy` once wrote its results over its own labelled input
     source = tmp_path / "mydata.npy"

@@ -132,7 +132,7 @@ def test_prepare_refuses_in_one_line_and_never_writes_over_an_input(tmp_path, ca
     ]:
         assert main(["prepare", *args]) == 1
         err = capsys.readouterr().err
-        assert message in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert message in err and len(err.strip().splitlines()) == 1 and "not FASTA (" not in err, (args, err)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     link = tmp_path / "link.npz"
     link.symlink_to(fasta)

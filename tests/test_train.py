@@ -321,9 +321,13 @@ def test_resume_continues_an_interrupted_run(small_split, tmp_path, capsys):
     assert main(base + ["--max_epochs", "1", "--name", "first"]) == 0
     last = next(tmp_path.rglob("first/**/last.ckpt"))
     capsys.readouterr()
-    assert main(base + ["--max_epochs", "2", "--name", "resumed", "--resume", str(last)]) == 0
+    assert main(base + ["--max_epochs", "3", "--name", "resumed", "--resume", str(last)]) == 0
     summary = json.loads(next(tmp_path.rglob("resumed/**/test_metrics.json")).read_text())
-    assert summary["global_steps"] == 6  # three more steps on top of the first run's three
+    assert summary["global_steps"] == 9  # six more steps on top of the first run's three
+    # last.ckpt holds the last epoch whether or not its validation score was the best, so a resume loses nothing
+    resumed_last = next(tmp_path.rglob("resumed/**/last.ckpt"))
+    assert torch.load(resumed_last, map_location="cpu", weights_only=True)["global_step"] == 9
+    assert [p.name for p in resumed_last.parent.iterdir() if p.name.startswith("last")] == ["last.ckpt"]
 
 
 def test_train_command_prefits_the_feature_head_and_keeps_that_model(small_split, tmp_path, capsys):

@@ -75,10 +75,8 @@ def run(args) -> int:
     """Score the model on each data file; print a table, optionally write JSON."""
     if args.json:
         _check_json_output(args.json, [args.model, *args.data])
-    datasets = {}
-    for path in args.data:
-        datasets[path] = load_dataset(path)
-        if not datasets[path].tis.size:
+    for path in args.data:  # every file checked before any is scored; each is read again to score it
+        if not load_dataset(path).tis.size:
             raise InputError(f"{path}: no annotated TIS, nothing to score a model on")
     if str(args.model).endswith(".ckpt"):
         try:
@@ -88,7 +86,8 @@ def run(args) -> int:
     else:
         predict = _onnx_scorer(args.model, args.device, args.threads)
     results = {}
-    for path, data in datasets.items():
+    for path in args.data:
+        data = load_dataset(path)
         tokens = [data.transcript(i)[0] for i in range(len(data))]
         results[Path(path).name.split(".")[0]] = score_dataset(data, predict(tokens))
         log.info("%s done", path)

@@ -29,14 +29,15 @@ DEFAULT_FORMAT = "tsv"
 def default_output(source: str, fmt: str | None) -> str:
     """Output path for a file input without ``-o``: its stem in the current directory."""
     fmt = fmt or DEFAULT_FORMAT
-    extension = {"positions": "positions.tsv"}.get(fmt, fmt)
+    # MultiQC finds its custom content by the _mqc.tsv ending
+    extension = {"positions": ".positions.tsv", "multiqc": "_mqc.tsv"}.get(fmt, f".{fmt}")
     name = Path(source).name
     while True:
         stem, suffix = os.path.splitext(name)
         if suffix.lower() not in _INPUT_SUFFIXES or not stem:
             break
         name = stem
-    return f"{name}.{extension}"
+    return f"{name}{extension}"
 
 
 @contextlib.contextmanager

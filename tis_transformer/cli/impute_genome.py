@@ -17,6 +17,20 @@ from tis_transformer.predictor.report import open_report, run_description
 log = logging.getLogger("tis_transformer")
 
 
+def _looks_like_transcripts(argument: str) -> bool:
+    """Whether a positional argument is a FASTA or .npy file (by name or first byte) rather than a model."""
+    from tis_transformer.cli.impute import _INPUT_SUFFIXES
+
+    path = Path(argument)
+    if not path.is_file():
+        return False
+    if path.name.lower().endswith(tuple(s for s in _INPUT_SUFFIXES if s != ".gz")) or \
+            path.name.lower().endswith(tuple(s + ".gz" for s in _INPUT_SUFFIXES if s != ".gz")):
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(1) == b">"
+
+
 def run(args) -> int:
     """Genome mode of ``impute``, from the parsed arguments."""
     from tis_transformer.predictor.ensemble import open_models
@@ -27,7 +41,7 @@ def run(args) -> int:
         raise InputError("--genome needs --annotation (a GTF or GFF3 of the transcripts)")
     if not args.genome:
         raise InputError("--annotation needs --genome (the FASTA of the sequences its transcripts lie on)")
-    if args.input is not None and not args.input.lower().endswith(".onnx") and Path(args.input).is_file():
+    if args.input is not None and _looks_like_transcripts(args.input):
         # the first positional argument would be taken for a model and fail to load as one
         raise InputError(f"{args.input}: genome mode reads its transcripts from --genome and --annotation; "
                          f"give either an input file or those two, not both")

@@ -218,8 +218,11 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
                          mask_frac=args.mask_frac, rand_frac=args.rand_frac)
         monitor, mode, file_name = "val_loss", "min", "best-{epoch}-{val_loss:.4f}"
     logger = CSVLogger(args.log_dir, name=args.name)
-    checkpoint = ModelCheckpoint(monitor=monitor, mode=mode, save_last=True, filename=file_name)
-    callbacks = [checkpoint, LearningRateMonitor("epoch")]
+    checkpoint = ModelCheckpoint(monitor=monitor, mode=mode, filename=file_name)
+    # last.ckpt after every validation, for --resume: Lightning's save_last writes it only when the best one
+    # changes, so a run stopped after epochs without a better score would resume from the best epoch instead
+    latest = ModelCheckpoint(filename="last", enable_version_counter=False)
+    callbacks = [checkpoint, latest, LearningRateMonitor("epoch")]
     if args.patience:
         from lightning.pytorch.callbacks import EarlyStopping
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=args.patience))
@@ -252,7 +255,7 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
         progress.stage("Performer")
         trainer.fit(model, datamodule=data, ckpt_path=args.resume)
     wall = time.time() - fit_started
-    ckpt = checkpoint.best_model_path or checkpoint.last_model_path
+    ckpt = checkpoint.best_model_path or latest.best_model_path
     trained_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
     if prefit_score is not None and (trained_score is None or not trained_score > prefit_score):
         ckpt = str(prefit_path)  # the Performer did not validate higher than the model it started from

@@ -183,6 +183,7 @@ def _move_all(staged: list[Path], output: Path) -> None:
         for stale in earlier:  # a window graph or alone variant of an earlier model would be loaded with this one
             if stale.name not in written and stale.exists():
                 stale.unlink()
+                log.warning("removed %s, an earlier model's file the predictor would pair with %s", stale, output)
     except BaseException:
         for target in moved:
             with contextlib.suppress(OSError):

@@ -118,7 +118,7 @@ def _check_options(threshold, top_k, device: str, threads: int) -> None:
         raise ValueError(f"threshold must be a number from 0 to 1, not {threshold!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
         raise ValueError(f"top_k must be a whole number of at least 1, not {top_k!r}")
-    if device not in ("cpu", "cuda", "auto"):
+    if str(device).lower() not in ("cpu", "cuda", "auto"):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', not {device!r}")
     if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 0:
         raise ValueError(f"threads must be 0 (all cores) or more, not {threads!r}")

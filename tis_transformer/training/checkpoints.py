@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.modules import TISModel
+from tis_transformer.training.option_checks import read_checkpoint
 
 
 def load_tis_model(checkpoint: str | Path) -> TISModel:
@@ -16,6 +16,7 @@ def load_tis_model(checkpoint: str | Path) -> TISModel:
     A checkpoint this version cannot read (from an earlier version, or not a TIS model) is a one-line
     ``InputError``.
     """
+    read_checkpoint(str(checkpoint))  # a data file, an ONNX model, a truncated file: one line saying so
     try:
         model = TISModel.load_from_checkpoint(str(checkpoint), map_location="cpu")
     except RuntimeError as error:  # load_state_dict's missing or unexpected tensors
@@ -35,7 +36,7 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
     too.  The feature tables and the trees are never taken: they belong to
     this run's training data.
     """
-    state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
+    state = read_checkpoint(str(checkpoint), "transfer_checkpoint")["state_dict"]
     own = model.state_dict()
     kept = {k: v for k, v in state.items()
             if k in own and own[k].shape == v.shape

@@ -160,7 +160,9 @@ def read_fasta(path: str | Path, tis_table: str | Path | None = None) -> Dataset
         raise InputError(str(error)) from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a FASTA text file") from None
-    except ValueError as error:  # Biopython: text before the first '>'
+    except InputError:
+        raise
+    except ValueError as error:  # Biopython's own parse errors (versions differ in what they refuse)
         raise InputError(f"{path}: not FASTA ({one_line(error)})") from None
     unmatched = sorted(set(table) - seen)
     if unmatched:
