@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.modules import TISModel
 from tis_transformer.training.option_checks import read_checkpoint
