@@ -108,7 +108,7 @@ def run_one(chrom: str, feature_set: str, args) -> list[dict]:
                       "n_features": FEATURE_SETS[feature_set], "feature_head": args.units,
                       "tree_blend": args.tree_blend if args.trees else 0.0}, pos_weight=10.0)
     started = time.perf_counter()
-    model.take_feature_tables(fit_feature_tables([train.transcript(i) for i in range(len(train))]))
+    model.network.set_feature_tables(fit_feature_tables([train.transcript(i) for i in range(len(train))]))
     fitted = prefit_feature_head(model, train, args.epochs, seed=args.seed, tree_rounds=args.trees,
                                  tree_stages=args.tree_stages, isoform_trees=args.isoform_trees)
     fit_s = time.perf_counter() - started

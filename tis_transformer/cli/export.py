@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from tis_transformer.export.onnx_model import attach_metadata, build_metadata, export_onnx
 from tis_transformer.export.parity import check_parity
-from tis_transformer.export.ship import _move_all, check_output, model_files
+from tis_transformer.export.ship import check_output, model_files, staged_beside
 from tis_transformer.predictor.read import InputError
 
 log = logging.getLogger("tis_transformer")
@@ -44,8 +43,7 @@ def run(args) -> int:
     model = load_tis_model(args.checkpoint)
     name = args.name or output.name[: -len(".onnx")]
     metadata = build_metadata(model.network, name, args.description, extra)
-    with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=output.resolve().parent) as tmp:
-        staged = Path(tmp) / output.name
+    with staged_beside(output) as staged:
         meta = export_onnx(model.network, staged, metadata, model.logit_offset)
         if tokens:
             worst = check_parity(model.network, staged, tokens, logit_offset=model.logit_offset)
@@ -54,8 +52,6 @@ def run(args) -> int:
             meta = attach_metadata(staged, metadata)
             print(f"parity: max |p_torch - p_onnx| = {worst:.2e} over {len(tokens)} transcripts "
                   f"({min(map(len, tokens))}-{max(map(len, tokens))} nt), alone, batched and in pieces")
-        files = [p for p in model_files(staged, model.network.config.local_window_size) if p.exists()]
-        _move_all(files, output)
     layers = [p.name for p in model_files(output, model.network.config.local_window_size)[1:3] if p.exists()]
     print(f"{output}: {meta['file_size']} bytes, sha256 {meta['sha256']}"
           + (f" (with {' and '.join(layers)} for long transcripts)" if layers else ""))

@@ -19,13 +19,12 @@ log = logging.getLogger("tis_transformer")
 
 def _looks_like_transcripts(argument: str) -> bool:
     """Whether a positional argument is a FASTA or .npy file (by name or first byte) rather than a model."""
-    from tis_transformer.cli.impute import _INPUT_SUFFIXES
+    from tis_transformer.predictor.read import FASTA_SUFFIXES, NPY_SUFFIX, _inner_suffix
 
     path = Path(argument)
     if not path.is_file():
         return False
-    if path.name.lower().endswith(tuple(s for s in _INPUT_SUFFIXES if s != ".gz")) or \
-            path.name.lower().endswith(tuple(s + ".gz" for s in _INPUT_SUFFIXES if s != ".gz")):
+    if _inner_suffix(path) in (*FASTA_SUFFIXES, NPY_SUFFIX):
         return True
     with open(path, "rb") as handle:
         return handle.read(1) == b">"

@@ -309,7 +309,7 @@ def _prefit(model: TISModel, args, data: TranscriptData, isoform_trees: bool, la
     """
     from tis_transformer.training.prefit import prefit_feature_head
 
-    model.take_feature_tables(data.tables)
+    model.network.set_feature_tables(data.tables)
     fitted = prefit_feature_head(model, data.sets["train"], args.prefit_feature_head, seed=args.seed,
                                  other_weight=args.prefit_other_weight, tree_rounds=args.trees,
                                  tree_stages=args.tree_stages, isoform_trees=isoform_trees)

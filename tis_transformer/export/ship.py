@@ -27,7 +27,7 @@ from tis_transformer.export.parity import check_parity
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.datasets import Dataset
 
-__all__ = ["model_files", "parity_transcripts", "score_files", "check_output", "ship"]
+__all__ = ["model_files", "parity_transcripts", "score_files", "check_output", "ship", "staged_beside"]
 
 log = logging.getLogger("tis_transformer")
 
@@ -136,20 +136,26 @@ def ship(model, output: str | Path, description: str, extra: dict, parity_data: 
         The metadata written (the model card); with ``alone``, the variant's
         card under ``alone_variant``.
     """
-    output = Path(output)
+    with staged_beside(Path(output)) as staged:
+        final = _stage(model, staged, description, extra, parity_data, held_out, validation, alone=False)
+        if alone is not None:
+            final["alone_variant"] = _stage(alone[0], staged.with_suffix(".alone.onnx"), *alone[1:], parity_data,
+                                            held_out, validation, alone=True)
+    return final
+
+
+@contextlib.contextmanager
+def staged_beside(output: Path):
+    """A path in a temporary folder beside ``output`` to write a model to; on success every file written there
+    (the model, its graphs, its card, an alone variant) moves into place together, with ``output``'s name."""
     name = output.name[: -len(".onnx")]
     with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=output.resolve().parent) as tmp:
         staged = Path(tmp) / output.name
-        final = _stage(model, staged, description, extra, parity_data, held_out, validation, alone=False)
-        # a network without transformer layers has no layer or window graphs
-        files = [p for p in model_files(staged, model.network.config.local_window_size) if p.exists()]
-        if alone is not None:
-            variant = staged.with_suffix(".alone.onnx")
-            final["alone_variant"] = _stage(alone[0], variant, *alone[1:], parity_data, held_out, validation,
-                                            alone=True)
-            files += [variant, variant.with_suffix(".json")]
-        _move_all(files, output)
-    return final
+        yield staged
+        # the model first (_move_all names the others after it); a network without transformer layers has no
+        # layer or window graphs, a model without an alone variant no .alone files
+        alone = [staged.with_suffix(".alone.onnx"), staged.with_suffix(".alone.json")]
+        _move_all([p for p in model_files(staged, 10**9) + alone if p.exists()], output)
 
 
 def _stage(model, staged: Path, description: str, extra: dict, parity_data: Dataset, held_out: dict,

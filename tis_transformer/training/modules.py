@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tis_transformer.predictor.features import IS_ATG_COLUMN, FeatureTables
+from tis_transformer.predictor.features import IS_ATG_COLUMN
 from tis_transformer.predictor.metrics import atg_mask, tis_metrics
 from tis_transformer.predictor.tokens import MASK, N, PAD
 from tis_transformer.training.network import NetworkConfig, TISNetwork
@@ -101,7 +101,7 @@ class TISModel(_Base):
         # the data module has fitted the features' tables on the training split by now
         # (Lightning sets the data up first); a resumed run then restores the same tables
         data = getattr(self.trainer, "datamodule", None)
-        self.take_feature_tables(getattr(data, "tables", None))
+        self.network.set_feature_tables(getattr(data, "tables", None))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # the trees' size is known only now: size their buffers for load_state_dict
@@ -110,10 +110,6 @@ class TISModel(_Base):
             for name in ("tree_model", "tree_stage_one"):
                 if f"network.{name}" in state:
                     setattr(self.network, name, torch.empty_like(state[f"network.{name}"]))
-
-    def take_feature_tables(self, tables: FeatureTables | None) -> None:
-        """Use ``tables`` (``fit_feature_tables`` of the training split) for the input features."""
-        self.network.set_feature_tables(tables)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         mask = batch["tokens"] != PAD
