@@ -333,13 +333,13 @@ def test_termination_leaves_no_file(tmp_path, signal_name, code):
 
     rng = np.random.default_rng(0)
     source = tmp_path / "long.fa"
-    source.write_text(">long\n" + "".join(rng.choice(list("ACGT"), 400_000)) + "\n")
+    source.write_text(">long\n" + "".join(rng.choice(list("ACGT"), 1_200_000)) + "\n")
     process = subprocess.Popen([sys.executable, "-m", "tis_transformer", "impute", str(source), "-o",
                                 str(tmp_path / "out.tsv"), "-o", str(tmp_path / "out.npy")],
                                stderr=subprocess.PIPE, text=True,
                                # a shell starts background jobs with SIGINT ignored, which children inherit
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    # signal once the temporary outputs exist, i.e. mid-run
+    # signal once the temporary outputs exist, i.e. mid-run (1.2 Mb keeps it running for seconds under load)
     deadline = time.monotonic() + 60
     while not any(name.endswith(".tmp") for name in os.listdir(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.05)

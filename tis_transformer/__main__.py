@@ -209,10 +209,7 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
                            "name files in DATA_PATH or paths to files elsewhere; every other file of DATA_PATH is "
                            "trained on. " + recipes[task])
         if train_options:
-            try:
-                from tis_transformer.cli.train import add_arguments
-            except ImportError as error:
-                raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})")
+            from tis_transformer.cli.train_options import add_arguments
             add_arguments(p, task)
     p = sub.add_parser("crossval", help="cross-validate: K models, each file predicted by one that never saw it "
                        "(train extra)", description="Group the data files into K folds of about equal annotated "
@@ -221,11 +218,8 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
                        "table), OUT_DIR/metrics.tsv (held-out metrics per file) and each fold's model. Takes the "
                        "options of train.")
     if train_options:
-        try:
-            from tis_transformer.cli.crossval import add_arguments as crossval_arguments
-        except ImportError as error:
-            raise SystemExit(f"tis-transformer: error: {TRAIN_EXTRA_HINT} ({error})")
-        crossval_arguments(p, _count(2, "must be at least 2: each fold is scored by a model trained on the others"))
+        from tis_transformer.cli.train_options import add_crossval_arguments
+        add_crossval_arguments(p, _count(2, "must be at least 2: each fold is scored by a model trained on the others"))
     _export_parser(sub)
     return parser
 

@@ -30,19 +30,6 @@ log = logging.getLogger("tis_transformer")
 LETTERS = np.frombuffer(b"ATCGN", dtype=np.uint8)  # token order of tis_transformer.predictor.tokens
 
 
-def add_arguments(parser: argparse.ArgumentParser, count) -> None:
-    """Arguments of the ``crossval`` command (``count`` parses a positive integer)."""
-    from tis_transformer.cli.train import add_run_options
-
-    parser.add_argument("data_path", help="directory of per-chromosome files (.npz, .npy.gz or .npy)")
-    parser.add_argument("--folds", type=count, required=True, metavar="K",
-                        help="folds: groups of files of about equal annotated TIS count, each tested on by a "
-                        "model trained on the others")
-    parser.add_argument("-o", "--output_dir", default="crossval", metavar="OUT_DIR",
-                        help="where the models, held-out predictions and metrics go (default crossval)")
-    add_run_options(parser, "train", output=False)
-
-
 def _fasta(data: Dataset, path: Path) -> None:
     """The transcripts of a data file as FASTA, the input ``impute`` reads."""
     with open(path, "w") as out:
@@ -119,4 +106,4 @@ def _write_metrics(path: Path, rows: list) -> None:
             writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
 
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["run"]

@@ -93,18 +93,16 @@ def run(args) -> int:
         log.info("%s done", path)
     print(markdown_table(results))
     if args.json:
-        from tis_transformer.predictor.output_files import _open_output
+        from tis_transformer.predictor.output_files import open_output
 
-        with _open_output(Path(args.json), binary=False) as handle:
+        with open_output(Path(args.json), binary=False) as handle:
             handle.write(json.dumps({"model": str(args.model), "results": results}, indent=2) + "\n")
     return 0
 
 
 def _check_json_output(path: str, inputs: list) -> None:
     """Refuse, before any scoring, a JSON path that cannot be written or is an input (the model's card too)."""
-    from tis_transformer.cli.run_summary import refuse_overwriting_inputs
     from tis_transformer.predictor.output_files import check_outputs
 
-    check_outputs([(path, "json")])
     cards = [str(Path(p).with_suffix(".json")) for p in inputs[:1] if str(p).endswith(".onnx")]
-    refuse_overwriting_inputs([(path, "json")], inputs + cards)
+    check_outputs([(path, "json")], inputs=inputs + cards)

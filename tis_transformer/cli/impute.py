@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tis_transformer.cli.run_summary import closing_lines, refuse_overwriting_inputs, run_header
-from tis_transformer.predictor.output_files import check_outputs
+from tis_transformer.cli.run_summary import closing_lines, run_header
+from tis_transformer.predictor.output_files import check_outputs, refuse_overwriting_inputs
 from tis_transformer.predictor.progress import Progress
 from tis_transformer.predictor.read import InputError, is_file_argument, read_records
 from tis_transformer.predictor.report import open_report, run_description
@@ -79,7 +79,7 @@ def _run(args, source: str, shown: str) -> int:
     targets = output_targets(args.output, args.format, source, literal or shown == STDOUT)
     # the report is an output too: it must not replace an input, the model or another output
     written = targets + ([(args.report, "html")] if getattr(args, "report", None) else [])
-    refuse_overwriting_inputs(written, [source] if not literal else [])
+    refuse_overwriting_inputs(written, [source] if not literal else [])  # the report too
     check_outputs(targets)
     report = open_report(args, source, targets) if getattr(args, "report", None) else None
     records: Iterable = read_records(source)

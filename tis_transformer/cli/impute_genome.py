@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from tis_transformer.cli.run_summary import closing_lines, refuse_overwriting_inputs, run_header
+from tis_transformer.cli.run_summary import closing_lines, run_header
 from tis_transformer.predictor.genome.annotation import read_annotation
 from tis_transformer.predictor.genome.orf_types import GeneCds, reference_cds
 from tis_transformer.predictor.genome.pipeline import build_transcripts, output_targets, TranscriptCache
@@ -34,7 +34,7 @@ def run(args) -> int:
     """Genome mode of ``impute``, from the parsed arguments."""
     from tis_transformer.predictor.ensemble import open_models
     from tis_transformer.predictor.progress import Progress
-    from tis_transformer.predictor.output_files import check_outputs
+    from tis_transformer.predictor.output_files import check_outputs, refuse_overwriting_inputs
 
     if not args.annotation:
         raise InputError("--genome needs --annotation (a GTF or GFF3 of the transcripts)")
@@ -52,7 +52,7 @@ def run(args) -> int:
         raise InputError(f"{args.genome}: no such file")
     # the report is an output too: it must not replace an input, the model or another output
     written = targets + ([(args.report, "html")] if getattr(args, "report", None) else [])
-    refuse_overwriting_inputs(written, [args.genome, args.annotation])
+    refuse_overwriting_inputs(written, [args.genome, args.annotation])  # the report too
     check_outputs(targets)
     transcripts, _ = read_annotation(args.annotation)
     genes = GeneCds(transcripts)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from tis_transformer.cli.run_summary import refuse_overwriting_inputs
 from tis_transformer.predictor.output_files import check_outputs
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.datasets import read_fasta, read_original, save_dataset
@@ -31,8 +30,7 @@ def run(args) -> int:
         raise InputError(f"{output}: the output must end in .npz")
     if source.endswith(".npz"):
         raise InputError(f"{source}: already a prepared dataset; train and evaluate read it as it is")
-    check_outputs([(output, "npz")])
-    refuse_overwriting_inputs([(output, "npz")], [source, args.tis_table] if args.tis_table else [source])
+    check_outputs([(output, "npz")], inputs=[source, args.tis_table] if args.tis_table else [source])
     if source.endswith((".npy", ".npy.gz")):
         if args.tis_table:
             raise InputError("--tis_table applies to FASTA input only")

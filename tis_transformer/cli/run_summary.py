@@ -3,12 +3,9 @@ write over an input."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 
 from tis_transformer import __version__
-from tis_transformer.predictor.read import InputError
 
 log = logging.getLogger("tis_transformer")
 
@@ -33,18 +30,6 @@ def closing_lines(targets: list, counts: dict, args, seconds: float) -> None:
     if sites == 0 and counts["transcripts"] and args.top_k is None:
         log.info("no start reached the threshold; --top_k 1 reports each transcript's best start whatever its "
                  "score")
-
-
-def refuse_overwriting_inputs(targets: list, inputs: list) -> None:
-    """An output must never replace a file the run reads (the input, the model)."""
-    for path, _ in targets:
-        if path is None or not os.path.exists(path):
-            continue
-        for source in inputs:
-            with contextlib.suppress(OSError):
-                if os.path.samefile(path, source):
-                    raise InputError(f"{path}: the output would overwrite the input {source}; "
-                                     "choose another name")
 
 
 def run_header(model: str, compare: bool, across: str, sources: dict, threshold: float | None,

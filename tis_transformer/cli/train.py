@@ -1,6 +1,7 @@
-"""The ``pretrain`` and ``train`` commands (``train`` extra): options, and a run from data files to a model.
+"""The ``pretrain`` and ``train`` commands (``train`` extra): a run from data files to a model.
 
-The options are the fields of ``tis_transformer.training.options``; a run's
+The options (``tis_transformer.cli.train_options``) are the fields of
+``tis_transformer.training.options``; a run's
 values come from the preset, a config file and the flags typed
 (``tis_transformer.training.presets.resolve``). ``train -o MODEL.onnx`` ends
 with the exported, parity-checked model and its card (``tis_transformer.export.ship``).
@@ -25,9 +26,8 @@ from tis_transformer.training.checkpoints import transfer_weights
 from tis_transformer.training.data import TranscriptData
 from tis_transformer.training.modules import MLMModel, TISModel
 from tis_transformer.training.option_checks import check_accelerator, check_ranges, check_resume, read_checkpoint
-from tis_transformer.training.options import add_options, option_fields
-from tis_transformer.training.presets import (DEFAULT_PRESET, DEFAULT_PRESETS, preset_names, read_preset, resolve,
-                                              settings)
+from tis_transformer.training.options import option_fields
+from tis_transformer.training.presets import resolve, settings
 from tis_transformer.training.run_progress import PerformerProgress, RunProgress
 
 # For the time-left estimate only, rough: benchmarks/train_time.py runs of the default preset on 2 cores (prefit and
@@ -38,34 +38,6 @@ PREFIT_SECONDS_PER_NT_EPOCH = 4.5e-7
 TREE_SECONDS_PER_NT_ROUND = 6e-9
 EXPORT_SECONDS = 15.0
 PREDICT_NT_PER_SECOND = 250_000
-
-
-def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
-    """Arguments of the ``pretrain`` and ``train`` commands."""
-    parser.add_argument("data_path", help="directory of per-chromosome files (.npz from "
-                        "'tis-transformer prepare', or the original .npy/.npy.gz); every file not named in "
-                        "VAL_SET or TEST_SET is trained on")
-    parser.add_argument("val_set", help="validation file(s), comma-separated: names in DATA_PATH or paths")
-    parser.add_argument("test_set", help="test file(s), comma-separated: names in DATA_PATH or paths elsewhere; "
-                        "- for none (a model trained on every file but the validation set)")
-    add_run_options(parser, task)
-
-
-def add_run_options(parser: argparse.ArgumentParser, task: str, output: bool = True) -> None:
-    """``--preset``, ``--config``, ``-o`` (train) and one flag per option (shared with ``crossval``)."""
-    default = DEFAULT_PRESETS.get(task, DEFAULT_PRESET)
-    why = {"default": "the shipped models' recipe", "performer": "transformer layers, which pretraining needs"}
-    parser.add_argument("--preset", default=None, metavar="NAME",
-                        help=f"named recipe ({', '.join(preset_names())}; default {default}: {why[default]}; "
-                        "original: the original TIS Transformer without features)")
-    parser.add_argument("--config", default=None, metavar="FILE.yaml",
-                        help="YAML of option: value pairs over the preset's; flags typed override both")
-    if task == "train" and output:
-        parser.add_argument("-o", "--output", default=None, metavar="MODEL.onnx",
-                            help="end with the exported model here (its model card MODEL.json, its alone variant and, "
-                            "for a model with transformer layers, its layer graphs beside it), parity-checked and "
-                            "scored on TEST_SET: give it to impute")
-    add_options(parser, task, shown=read_preset(default))
 
 
 def _comma_list(value: str) -> list[str]:
@@ -365,4 +337,4 @@ def _load(data: TranscriptData, name: str, index: int):
     return load_dataset(data.split[name][index])
 
 
-__all__ = ["add_arguments", "add_run_options", "run", "check_options", "option_fields"]
+__all__ = ["run", "check_options", "option_fields"]

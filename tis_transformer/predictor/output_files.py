@@ -44,12 +44,26 @@ def check_distinct(targets: list) -> None:
         raise OutputError("the same output is named twice")
 
 
-def check_outputs(targets: list) -> None:
-    """Refuse, before any work is done, outputs named twice or that cannot or must not be written."""
+def check_outputs(targets: list, inputs: list = ()) -> None:
+    """Refuse, before any work is done, outputs that would replace an input, are named twice, or cannot or must
+    not be written."""
+    refuse_overwriting_inputs(targets, inputs)
     check_distinct(targets)
     for path, _ in targets:
         if path is not None:
             check_writable(path)
+
+
+def refuse_overwriting_inputs(targets: list, inputs: list) -> None:
+    """An output must never replace a file the run reads (the input, the model)."""
+    for path, _ in targets:
+        if path is None or not os.path.exists(path):
+            continue
+        for source in inputs:
+            with contextlib.suppress(OSError):
+                if os.path.samefile(path, source):
+                    raise OutputError(f"{path}: the output would overwrite the input {source}; "
+                                      "choose another name")
 
 
 def header_lines(header: dict, fmt: str) -> str:
@@ -85,7 +99,7 @@ def check_writable(path: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def _open_output(path: Path, binary: bool) -> Iterator[IO]:
+def open_output(path: Path, binary: bool) -> Iterator[IO]:
     """An output file: atomic for a regular file (or a link to one), direct for a device or pipe."""
     check_writable(path)
     if str(path).startswith(("/dev/", "/proc/")):

@@ -271,14 +271,14 @@ class Report:
             Lines of the run description (model, mode, input, ...), shown in
             this order before the counts.
         """
-        from tis_transformer.predictor.output_files import _open_output
+        from tis_transformer.predictor.output_files import open_output
 
         for name in self.missing():
             log.warning("--plot %s: no such transcript in the input; not drawn", name)
         run = {"tis-transformer": __version__, **run,
                "wall time": f"{time.time() - self.started:.1f} s",
                "written": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-        with _open_output(Path(path), binary=False) as handle:
+        with open_output(Path(path), binary=False) as handle:
             handle.write(self.html(run))
 
     def html(self, run: Mapping[str, str]) -> str:

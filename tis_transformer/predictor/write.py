@@ -21,7 +21,7 @@ from urllib.parse import quote
 import numpy as np
 
 from tis_transformer.predictor.output_files import (FORMATS, POSITION_COLUMNS, STDOUT, OutputError,  # noqa: F401
-                                                    _open_output, check_distinct, format_from_path,
+                                                    open_output, check_distinct, format_from_path,
                                                     header_lines, parse_output)
 from tis_transformer.predictor.orfs import TABLE_COLUMNS, Site, site_table
 
@@ -115,7 +115,7 @@ def write_streams(targets: list, make_sink: Callable, results: Iterable, sites_o
     counts = {"transcripts": 0, "nucleotides": 0, "sites": 0, "transcripts_with_sites": 0}
     with contextlib.ExitStack() as stack:
         sinks = [make_sink(sys.stdout if path is None else stack.enter_context(
-                     _open_output(Path(path), binary=fmt == "npy")), path, fmt) for path, fmt in targets]
+                     open_output(Path(path), binary=fmt == "npy")), path, fmt) for path, fmt in targets]
         for sink in sinks:
             sink.start()
         for result in results:

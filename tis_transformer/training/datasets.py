@@ -190,9 +190,9 @@ def _read_tis_table(path: str | Path) -> dict[str, list[int]]:
 
 def save_dataset(dataset: Dataset, path: str | Path) -> None:
     """Write a dataset as a compressed, pickle-free ``.npz``, whole or not at all."""
-    from tis_transformer.predictor.output_files import _open_output
+    from tis_transformer.predictor.output_files import open_output
 
-    with _open_output(Path(path), binary=True) as handle:
+    with open_output(Path(path), binary=True) as handle:
         np.savez_compressed(handle, ids=dataset.ids, tokens=dataset.tokens, offsets=dataset.offsets, tis=dataset.tis)
 
 

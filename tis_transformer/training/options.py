@@ -158,19 +158,22 @@ def optional(option: dataclasses.Field) -> bool:
     return type(None) in typing.get_args(option.type)
 
 
-def add_options(parser: argparse.ArgumentParser, task: str, shown: dict) -> None:
+def add_options(parser: argparse.ArgumentParser, task: str, shown: dict | None) -> None:
     """Add one flag per option of ``task``; no flag has a default, so that only typed flags are set.
 
     Parameters
     ----------
-    shown : dict
-        Values to show as defaults in the help (those of the default preset).
+    shown : dict or None
+        Values to show as defaults in the help (those of the default preset);
+        None shows none.
     """
     for group in option_groups(task):
         box = parser.add_argument_group(group.__name__.replace("Options", "").lower(), group.__doc__)
         for option in dataclasses.fields(group):
             kind = field_type(option)
-            text = option.metadata["help"] + f" (default {shown.get(option.name, option.default)})"
+            text = option.metadata["help"]
+            if shown is not None:
+                text += f" (default {shown.get(option.name, option.default)})"
             extra = {k: option.metadata[k] for k in ("metavar", "choices") if k in option.metadata}
             if kind is bool and option.name.startswith("no_"):
                 # a switch named for what it turns off: typed, it is on; a preset may turn it on too
