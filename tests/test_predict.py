@@ -87,3 +87,23 @@ def test_a_model_scores_transcripts_alone_with_its_alone_variant(tmp_path, chry)
     assert comparing._alone is False
     with pytest.raises(InputError, match="must not read isoform columns"):
         comparing.predict(tokens)
+
+
+def test_an_alone_variant_must_belong_to_its_model(tmp_path, chry, caplog):
+    # the pair is found by file name; the cards' names catch a mismatched pair (e.g. renamed in a Galaxy history)
+    import shutil
+
+    from tis_transformer.predictor.registry import MODELS_DIR
+
+    tokens = [chry.transcript(i)[0] for i in range(5)]
+    shutil.copy(MODELS_DIR / "human.onnx", tmp_path / "m.onnx")
+    shutil.copy(MODELS_DIR / "human_chr13.alone.onnx", tmp_path / "m.alone.onnx")
+    with pytest.raises(InputError, match="the alone variant of model 'human_chr13', not of 'human'"):
+        Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1).predict(tokens)
+    shutil.copy(MODELS_DIR / "human.alone.onnx", tmp_path / "m.alone.onnx")
+    assert Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1).alone is not None
+    # without its variant, scoring alone still runs, with a warning
+    (tmp_path / "m.alone.onnx").unlink()
+    with caplog.at_level("WARNING", logger="tis_transformer"):
+        Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1).predict(tokens)
+    assert "has no alone variant beside it (m.alone.onnx)" in caplog.text

@@ -131,6 +131,13 @@ def test_multiqc_custom_content(run):
     assert counts["transcripts_with_site"] == str(len({line.split("\t")[0] for line in sites}))
 
 
+def test_multiqc_counts_written_in_full():
+    from tis_transformer.predictor.multiqc import multiqc_table
+
+    row = multiqc_table({"nucleotides": 1_097_011, "transcripts": 3.0, "mean": 0.1234567}, "s").splitlines()[-1]
+    assert row == "s\t1097011\t3\t0.123457"
+
+
 def test_multiqc_format_from_the_name():
     assert format_from_path("sample_mqc.tsv", None) == "multiqc"
     assert format_from_path("sample_MQC.txt", None) == "multiqc"
@@ -149,6 +156,23 @@ def test_failed_run_leaves_no_report(tmp_path):
     result = run_cli("impute", str(bad), "-o", "sites.tsv", "--report", "report.html", cwd=tmp_path)
     assert result.returncode == 1 and "invalid nucleotide" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.fasta"]
+
+
+def test_report_never_replaces_other_data(tmp_path, capsys):
+    from tis_transformer.__main__ import main
+
+    notes = tmp_path / "README.md"
+    notes.write_text("# my notes\n")
+    assert main(["impute", str(FASTA), "-o", str(tmp_path / "a.tsv"), "--report", str(notes), "-q"]) == 1
+    assert "not an HTML report" in capsys.readouterr().err
+    assert notes.read_text() == "# my notes\n" and not (tmp_path / "a.tsv").exists()
+    # Galaxy's output paths end in .dat: an empty file, or an earlier report, is replaced
+    for name, before in (("empty.dat", ""), ("earlier.dat", "<!DOCTYPE html>\n<html></html>\n")):
+        (tmp_path / name).write_text(before)
+        assert main(["impute", str(FASTA), "-o", str(tmp_path / "b.tsv"), "--report", str(tmp_path / name),
+                     "-q"]) == 0
+        page = (tmp_path / name).read_text()
+        assert "TIS Transformer report" in page and "human.onnx (human)" in page  # the card's name, unquoted
 
 
 def test_report_path_checked_before_predicting(tmp_path, capsys):

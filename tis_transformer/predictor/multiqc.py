@@ -26,8 +26,15 @@ def multiqc_table(counts: Mapping[str, float], sample: str) -> str:
               "#     namespace: 'TIS Transformer'"]
     names = list(counts)
     rows = ["Sample\t" + "\t".join(names),
-            sample.replace("\t", " ") + "\t" + "\t".join(f"{counts[n]:g}" for n in names)]
+            sample.replace("\t", " ") + "\t" + "\t".join(_number(counts[n]) for n in names)]
     return "\n".join(header + rows) + "\n"
+
+
+def _number(value: float) -> str:
+    """Counts in full (1097011, not 1.09701e+06); other values to 6 significant digits."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.6g}"
 
 
 def multiqc_sample(path: str | None) -> str:

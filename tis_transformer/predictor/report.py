@@ -360,12 +360,25 @@ def open_report(args, source: str | None, targets: list,
     if args.report_top < 0:
         raise InputError("--report_top must be 0 or more")
     check_writable(args.report)
+    _refuse_replacing_other_files(Path(args.report))
     for path, _ in targets:  # the outputs as resolved, the default one included
         if path is not None and Path(path).resolve() == Path(args.report).resolve():
             raise InputError(f"{args.report}: named both as an output and as the report")
     if annotated is None and source is not None and Path(source).is_file():
         annotated = npy_annotations(source)
     return Report(args.report_top, args.plot, args.threshold, args.top_k, annotated)
+
+
+def _refuse_replacing_other_files(path: Path) -> None:
+    """The report may replace an earlier report or an empty file, never other data (``--report README.md``)."""
+    from tis_transformer.predictor.read import InputError
+
+    if path.suffix.lower() in (".html", ".htm") or not path.is_file():
+        return
+    with open(path, "rb") as handle:
+        start = handle.read(512).lstrip().lower()
+    if start and not start.startswith((b"<!doctype html", b"<html")):
+        raise InputError(f"{path}: --report would replace a file that is not an HTML report; give a .html name")
 
 
 def run_description(header: Mapping[str, str], predictor, isoforms, progress, targets) -> dict[str, str]:
@@ -375,7 +388,9 @@ def run_description(header: Mapping[str, str], predictor, isoforms, progress, ta
     if isoforms is not None:
         run["mode"] = f"{run.get('mode', 'isoform comparison')} ({len(isoforms):,} starts of " \
                       f"{isoforms.transcripts:,} transcripts)"
-    described = [f"{m.path.name} ({m.metadata.get('name', m.path.stem)})" for m in predictor.members]
+    from tis_transformer.predictor.runner import card_name
+
+    described = [f"{m.path.name} ({card_name(m) or m.path.stem})" for m in predictor.members]
     run["model"] = described[0] if len(described) == 1 else \
         f"mean of {len(described)} models: " + ", ".join(described)
     run["device"] = predictor.device.upper()

@@ -46,6 +46,15 @@ def _providers(device: str) -> tuple[list, str]:
     return ["CPUExecutionProvider"], "cpu"
 
 
+def card_name(model) -> str:
+    """The model name its metadata records (a JSON string), or ""."""
+    try:
+        name = json.loads(model.metadata.get("name", '""'))
+    except ValueError:
+        return ""
+    return name if isinstance(name, str) else ""
+
+
 class Predictor:
     """An ONNX TIS model ready to score transcripts.
 
@@ -111,10 +120,23 @@ class Predictor:
             variant = self.path.with_suffix(".alone.onnx")
             found = self.reads_isoforms and not self.path.name.endswith(".alone.onnx") and variant.is_file()
             self._alone = Predictor(str(variant), *self._opening) if found else None
-            if self._alone is not None and self._alone.reads_isoforms:
-                self._alone = False
-                raise InputError(f"{variant}: a model's alone variant must not read isoform columns")
+            if self._alone is not None:
+                checked, self._alone = self._alone, False
+                self._alone = self._check_variant(checked)
+            elif self.reads_isoforms:
+                log.warning("%s has no alone variant beside it (%s): scoring transcripts alone with its isoform "
+                            "trees given empty columns, which ranks them worse", self.path.name, variant.name)
         return self._alone
+
+    def _check_variant(self, variant: "Predictor") -> "Predictor":
+        """Refuse an alone variant that reads isoforms or whose card names another model (a mismatched pair)."""
+        if variant.reads_isoforms:
+            raise InputError(f"{variant.path}: a model's alone variant must not read isoform columns")
+        name, its = card_name(self), card_name(variant)
+        if name and its.endswith(".alone") and its[: -len(".alone")] != name:
+            raise InputError(f"{variant.path}: the alone variant of model {its[: -len('.alone')]!r}, not of "
+                             f"{name!r} ({self.path.name}); pair each model with its own")
+        return variant
 
     def scoring_alone(self) -> Predictor:
         """The model that scores transcripts without an isoform index: the alone variant if any, else itself."""
