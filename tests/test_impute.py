@@ -452,7 +452,8 @@ def test_the_report_never_replaces_an_input_the_model_or_an_output(tmp_path):
     model = tmp_path / "mine.onnx"
     model.write_bytes((ROOT / "tis_transformer" / "models" / "human.onnx").read_bytes())
     for args, message in ((["-o", "-", "--report", str(source)], "would overwrite the input"),
-                          ([str(model), "-o", "-", "--report", str(model)], "would overwrite the input"),
+                          # refused before the model opens: it is no HTML report
+                          ([str(model), "-o", "-", "--report", str(model)], "not an HTML report"),
                           (["--report", "in.tsv"], "named both as an output and as the report")):
         result = run_cli("impute", str(source), *args, cwd=tmp_path)
         assert result.returncode == 1 and message in result.stderr, (args, result.stderr)

@@ -121,12 +121,21 @@ def test_prepare_refuses_in_one_line_and_never_writes_over_an_input(tmp_path, ca
     (tmp_path / "dup.fa").write_text(">a\nATG\n>a\nCCC\n")
     (tmp_path / "bad.fa").write_text(">a\nATGXTAA\n")
     (tmp_path / "binary.fa").write_bytes(b">a\n\xf9\xfa\n")
+    (tmp_path / "empty_record.fa").write_text(">a\nATG\n>b\n>c\nCCC\n")
+    (tmp_path / "backwards.fa").write_text(">a|CDS:5-3|\nCCCCATG\n")
+    (tmp_path / "a.gtf").write_text('chr1\tENSEMBL\texon\t1\t9\t.\t+\t.\ttranscript_id "a";\n')
+    (tmp_path / "versioned.tsv").write_text("q\t1\n")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     for args, message in [
         ([str(out), str(tmp_path / "u.npz")], "already a prepared dataset"),
         ([str(tmp_path / "dup.fa"), str(tmp_path / "u.npz")], "transcript 'a' appears twice"),
         ([str(tmp_path / "bad.fa"), str(tmp_path / "u.npz")], "invalid nucleotide 'X' at position 4"),
-        ([str(tmp_path / "binary.fa"), str(tmp_path / "u.npz")], "not a FASTA text file"),
+        ([str(tmp_path / "binary.fa"), str(tmp_path / "u.npz")], "not a FASTA file (binary"),
+        ([str(tmp_path / "empty_record.fa"), str(tmp_path / "u.npz")], "record 'b': empty sequence"),
+        ([str(tmp_path / "backwards.fa"), str(tmp_path / "u.npz")], "a: CDS:5-3 ends before it starts"),
+        ([str(tmp_path / "a.gtf"), str(tmp_path / "u.npz")], "not a FASTA file: line 1 starts with 'chr1"),
+        ([str(fasta), str(tmp_path / "u.npz"), "--tis_table", str(tmp_path / "versioned.tsv")],
+         "none of its 1 transcript ids is in"),
         ([str(fasta), str(tmp_path / "u.npz"), "--tis_table", str(fasta)], "expected 'transcript_id<TAB>position'"),
         ([str(fasta), str(tmp_path / "nowhere" / "u.npz")], "no such directory"),
     ]:
@@ -142,11 +151,24 @@ def test_prepare_refuses_in_one_line_and_never_writes_over_an_input(tmp_path, ca
 
 def test_a_tis_table_naming_transcripts_not_in_the_fasta_is_a_warning(tmp_path, caplog):
     fasta = tmp_path / "t.fa"
-    fasta.write_text(">a\nATGTAA\n")
+    fasta.write_text(">a|CDS:4-6|\nATGTAA\n")
     table = tmp_path / "tis.tsv"
-    table.write_text("x\t1\ny\t1\n")
+    table.write_text("a\t1\nx\t1\ny\t1\n")
     with caplog.at_level("WARNING", logger="tis_transformer"):
         assert main(["prepare", str(fasta), str(tmp_path / "t.npz"), "--tis_table", str(table)]) == 0
     assert [r.getMessage() for r in caplog.records] == [
-        f"{table}: 2 of its 2 transcript ids are not in {fasta} (first: x)",
-        f"{fasta}: no annotated TIS (no id of {table} matches); nothing to train or evaluate on"]
+        f"{table}: 2 of its 3 transcript ids are not in {fasta} (first: x)",
+        f"{fasta}: the TISs come from {table}; the CDS: fields of 1 headers are not read"]
+    assert np.flatnonzero(load_dataset(tmp_path / "t.npz").transcript(0)[1]).tolist() == [0]
+
+
+def test_a_tis_table_matching_no_transcript_is_refused(tmp_path, capsys):
+    # GENCODE FASTA ids carry versions (ENST1.2); tables often do not
+    fasta = tmp_path / "t.fa"
+    fasta.write_text(">ENST1.2|ENSG1|\nATGTAA\n>ENST2.1|ENSG2|\nCCCATG\n")
+    table = tmp_path / "tis.tsv"
+    table.write_text("ENST1\t1\nENST2\t4\n")
+    assert main(["prepare", str(fasta), str(tmp_path / "t.npz"), "--tis_table", str(table)]) == 1
+    err = capsys.readouterr().err
+    assert "none of its 2 transcript ids is in" in err and "version suffixes" in err
+    assert not (tmp_path / "t.npz").exists()

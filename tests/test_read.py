@@ -132,6 +132,15 @@ def test_binary_file(tmp_path):
         list(read_records(str(path)))
 
 
+@pytest.mark.parametrize("name", ["chr1.npz", "chr1.data"])
+def test_a_prepared_dataset_is_named_for_what_it_is(tmp_path, name):
+    path = tmp_path / name
+    with open(path, "wb") as handle:  # prepare's output is a numpy .npz: a zip archive
+        np.savez(handle, tokens=np.zeros(3, np.uint8))
+    with pytest.raises(InputError, match="a prepared training dataset or other zip archive"):
+        list(read_records(str(path)))
+
+
 @pytest.mark.parametrize("text", ["", "\n  \n"])
 def test_empty_input(tmp_path, text):
     path = write(tmp_path / "t.fa", text)

@@ -40,9 +40,10 @@ def run(args) -> int:
     if len(dataset) == 0:
         raise InputError(f"{source}: no transcripts")
     if not dataset.tis.size:
-        # training and evaluation need labels: a file without any is most often a missing --tis_table
-        why = f"no id of {args.tis_table} matches" if args.tis_table else "no CDS:START-END header field, no --tis_table"
-        log.warning("%s: no annotated TIS (%s); nothing to train or evaluate on", source, why)
+        # training and evaluation need labels: a file without any is most often a missing --tis_table (a table
+        # none of whose ids matches is refused by read_fasta)
+        log.warning("%s: no annotated TIS (no CDS:START-END header field, no --tis_table); nothing to train or "
+                    "evaluate on", source)
     save_dataset(dataset, output)
     print(f"{output}: {len(dataset)} transcripts, {dataset.tokens.size} nt, {dataset.tis.size} TISs")
     return 0

@@ -137,13 +137,18 @@ def _file_records(path: Path) -> Iterator[tuple[str, np.ndarray]]:
         return
     if suffix == NPY_SUFFIX:
         raise InputError(f"{path}: not a .npy file (no numpy header)")
-    yield from _fasta_records(path)
+    if suffix == ".npz" or head.startswith(b"PK\x03\x04"):
+        raise InputError(f"{path}: a prepared training dataset or other zip archive, not transcripts to predict: "
+                         "give FASTA or an original-format .npy (evaluate reads .npz)")
+    yield from fasta_records(path)
 
 
 # --------------------------------------------------------------------- FASTA
 
 
-def _fasta_records(path: Path) -> Iterator[tuple[str, np.ndarray]]:
+def fasta_records(path: Path) -> Iterator[tuple[str, np.ndarray]]:
+    """``(first word of the header, tokens)`` of each record of a FASTA file (gzipped or not), checked as
+    ``read_records`` checks them, but for repeated ids."""
     try:
         # utf-8-sig: a byte-order mark that some editors write before the first '>' is dropped
         with _open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as text:

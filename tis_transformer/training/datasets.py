@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tis_transformer.predictor.input_files import one_line, open_binary
+from tis_transformer.predictor.input_files import open_binary
 from tis_transformer.predictor.npy import load_npy
 from tis_transformer.predictor.read import InputError
-from tis_transformer.predictor.tokens import InvalidSequenceError, encode
 
 log = logging.getLogger("tis_transformer")
 
@@ -122,53 +121,65 @@ def read_fasta(path: str | Path, tis_table: str | Path | None = None) -> Dataset
     tis_table : str or Path, optional
         Tab-separated ``transcript_id<TAB>position`` lines (1-based, several
         lines per transcript allowed; gzipped or not); transcripts absent
-        from it have none.
+        from it have none. The headers' ``CDS:`` fields are then not read.
 
     Raises
     ------
     InputError
         One line naming the file, line or record: a file that is not FASTA
-        text, an invalid letter, a repeated id, a TIS outside its transcript.
+        text, an empty record, an invalid letter, a repeated id, a TIS
+        outside its transcript, a CDS that ends before it starts, a table
+        none of whose ids is in the FASTA.
     """
-    from Bio.SeqIO.FastaIO import SimpleFastaParser
+    from tis_transformer.predictor.read import fasta_records
 
     table = _read_tis_table(tis_table) if tis_table is not None else {}
-    ids, tokens, labels, seen = [], [], [], set()
-    try:
-        with io.TextIOWrapper(open_binary(Path(path)), encoding="utf-8") as handle:
-            for header, sequence in SimpleFastaParser(handle):
-                name = header.split()[0] if header.split() else ""
-                transcript_id = name.split("|")[0]
-                if transcript_id in seen:
-                    raise InputError(f"{path}: transcript {transcript_id!r} appears twice")
-                seen.add(transcript_id)
-                codes = encode(sequence, f"{path}: {transcript_id}")
-                label = np.zeros(codes.size, dtype=np.uint8)
-                if tis_table is not None:
-                    starts = table.get(transcript_id, [])
-                else:
-                    match = _CDS_FIELD.search(name)
-                    starts = [int(match.group(1))] if match else []
-                for start in starts:
-                    if not 1 <= start <= codes.size:
-                        raise InputError(f"{transcript_id}: TIS position {start} outside 1..{codes.size}")
-                    label[start - 1] = 1
-                ids.append(transcript_id)
-                tokens.append(codes)
-                labels.append(label)
-    except InvalidSequenceError as error:
-        raise InputError(str(error)) from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a FASTA text file") from None
-    except InputError:
-        raise
-    except ValueError as error:  # Biopython's own parse errors (versions differ in what they refuse)
-        raise InputError(f"{path}: not FASTA ({one_line(error)})") from None
-    unmatched = sorted(set(table) - seen)
+    ids, tokens, labels, seen, cds_headers = [], [], [], set(), 0
+    for name, codes in fasta_records(Path(path)):
+        transcript_id = name.split("|")[0]
+        if transcript_id in seen:
+            raise InputError(f"{path}: transcript {transcript_id!r} appears twice")
+        seen.add(transcript_id)
+        label = np.zeros(codes.size, dtype=np.uint8)
+        match = _CDS_FIELD.search(name)
+        cds_headers += match is not None
+        if tis_table is not None:
+            starts = table.get(transcript_id, [])
+        else:
+            if match and int(match.group(2)) < int(match.group(1)):
+                raise InputError(f"{path}: {transcript_id}: CDS:{match.group(1)}-{match.group(2)} ends before "
+                                 "it starts")
+            starts = [int(match.group(1))] if match else []
+        for start in starts:
+            if not 1 <= start <= codes.size:
+                raise InputError(f"{transcript_id}: TIS position {start} outside 1..{codes.size}")
+            label[start - 1] = 1
+        ids.append(transcript_id)
+        tokens.append(codes)
+        labels.append(label)
+    if tis_table is not None:
+        _check_table_matches(table, seen, tis_table, path)
+        if cds_headers:
+            log.warning("%s: the TISs come from %s; the CDS: fields of %d headers are not read", path, tis_table,
+                        cds_headers)
+    return from_arrays(ids, tokens, labels)
+
+
+def _check_table_matches(table: dict, ids: set, tis_table, path) -> None:
+    """No id of the table in the FASTA is an error (most often version suffixes: ENST1.2 against ENST1)."""
+    if not table:
+        raise InputError(f"{tis_table}: no 'transcript_id<TAB>position' lines")
+    unmatched = sorted(set(table) - ids)
+    if len(unmatched) == len(table):
+        bare = {i.rsplit(".", 1)[0] for i in ids}
+        hint = " (they differ in version suffixes such as .1: make both carry them or neither)" \
+            if any(t.rsplit(".", 1)[0] in bare for t in table) else ""
+        example = next(iter(sorted(ids)), "none")
+        raise InputError(f"{tis_table}: none of its {len(table)} transcript ids is in {path} (table: "
+                         f"{unmatched[0]}, FASTA: {example}){hint}")
     if unmatched:
         log.warning("%s: %d of its %d transcript ids are not in %s (first: %s)", tis_table, len(unmatched),
                     len(table), path, unmatched[0])
-    return from_arrays(ids, tokens, labels)
 
 
 def _read_tis_table(path: str | Path) -> dict[str, list[int]]:
