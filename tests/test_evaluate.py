@@ -34,10 +34,31 @@ def test_evaluate_command_with_shipped_model(tmp_path, chry, capsys):
     assert result["roc_auc"] > 0.9  # the shipped model has learned something real
 
 
+def test_evaluate_alone_scores_with_the_alone_variant(tmp_path, chry, capsys, caplog):
+    from conftest import subset
+
+    from tis_transformer.cli.evaluate import score_dataset
+    from tis_transformer.predictor.registry import MODELS_DIR
+    from tis_transformer.predictor.runner import Predictor
+
+    data = subset(chry, list(range(0, 816, 20)))
+    save_dataset(data, tmp_path / "chr13.npz")  # named like a file human was trained on
+    with caplog.at_level("WARNING", logger="tis_transformer"):
+        assert main(["evaluate", "human", str(tmp_path / "chr13.npz"), "--alone", "--json",
+                     str(tmp_path / "m.json"), "-q"]) == 0
+    assert "lists chr13 among its training files: these metrics are not held out" in caplog.text
+    written = json.loads((tmp_path / "m.json").read_text())
+    variant = Predictor(str(MODELS_DIR / "human.alone.onnx"), device="cpu", threads=1)
+    tokens = [data.transcript(i)[0] for i in range(len(data))]
+    expected = score_dataset(data, variant.predict(tokens))
+    assert written["alone"] is True and written["results"]["chr13"] == pytest.approx(expected)
+    assert "| top_k | top_1 |" in capsys.readouterr().out
+
+
 def test_markdown_table_formats_numbers():
     table = markdown_table({"x": {"transcripts": 1200, "tis": 3, "roc_auc": 0.5, "pr_auc": 0.25,
-                                  "roc_auc_atg": 0.5, "pr_auc_atg": 0.1, "top_k": 0.0}})
-    assert "| x | 1,200 | 3 | 0.5000 | 0.2500 |" in table
+                                  "roc_auc_atg": 0.5, "pr_auc_atg": 0.1, "top_k": 0.0, "top_1": 0.5}})
+    assert "| x | 1,200 | 3 | 0.5000 | 0.2500 |" in table and table.splitlines()[0].endswith("| top_k | top_1 |")
 
 
 def test_evaluate_never_writes_over_its_inputs_and_checks_before_scoring(tmp_path, chry, capsys):

@@ -123,11 +123,17 @@ def _impute_parser(sub) -> None:
 
 def _evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="score a model on annotated transcripts (ROC/PR AUC, top-k, top-1)",
-                       description="Pooled ROC AUC, PR AUC (all positions and ATG only) and top-k "
-                       "accuracy of a model on annotated transcripts, one row per data file.")
+                       description="Pooled ROC AUC, PR AUC (all positions and ATG only), top-k accuracy (k = "
+                       "annotated TISs) and top-1 (the share of coding transcripts whose best-scored position is "
+                       "their TIS) of a model on annotated transcripts, one row per data file. Each file is one "
+                       "input, its transcripts each other's isoforms, as a FASTA given to impute; --alone scores "
+                       "each transcript by itself. Score a shipped fold model on the chromosome it held out (e.g. "
+                       "human_chr13 on chr13): the others were trained on it.")
     p.add_argument("model", help="an ONNX model (file or shipped name) or a Lightning .ckpt")
     p.add_argument("data", nargs="+", help="annotated data files (.npz from prepare, or original .npy/.npy.gz)")
     p.add_argument("--json", help="also write the metrics as JSON here")
+    p.add_argument("--alone", action="store_true", help="score each transcript alone, as impute --alone does "
+                   "(with the model's alone variant when it has one)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true")

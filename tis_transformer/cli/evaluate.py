@@ -14,7 +14,7 @@ from tis_transformer.predictor.read import InputError
 
 log = logging.getLogger("tis_transformer")
 
-COLUMNS = ("transcripts", "tis", "roc_auc", "pr_auc", "roc_auc_atg", "pr_auc_atg", "top_k")
+COLUMNS = ("transcripts", "tis", "roc_auc", "pr_auc", "roc_auc_atg", "pr_auc_atg", "top_k", "top_1")
 
 
 def score_dataset(data: Dataset, probabilities: list[np.ndarray]) -> dict:
@@ -29,16 +29,32 @@ def score_dataset(data: Dataset, probabilities: list[np.ndarray]) -> dict:
     return result
 
 
-def _onnx_scorer(model: str, device: str, threads: int):
+def _onnx_scorer(model: str, device: str, threads: int, alone: bool, data: list):
     from tis_transformer.predictor.runner import Predictor
 
     predictor = Predictor(model, device=device, threads=threads)
-    log.info("model %s on %s", predictor.path.name, predictor.device.upper())
+    log.info("model %s on %s%s", predictor.path.name, predictor.device.upper(), ", each transcript alone" * alone)
+    _warn_if_trained_on(predictor.metadata, data)
+    if alone:
+        return lambda tokens: predictor.predict(tokens)  # with the model's alone variant when it has one
     # a data file is one input: its transcripts are each other's isoform context, as in a FASTA given to impute
     return lambda tokens: predictor.predict(tokens, predictor.isoform_index(tokens))
 
 
-def _checkpoint_scorer(checkpoint: str):
+def _warn_if_trained_on(metadata: dict, data: list) -> None:
+    """Metrics on a file the model was trained on are not held out: say so (matched by file name, as cards
+    record them)."""
+    try:
+        trained = {str(name).split(".")[0] for name in json.loads(metadata.get("trained_on", "[]"))}
+    except (ValueError, TypeError):
+        return
+    for path in data:
+        if Path(path).name.split(".")[0] in trained:
+            log.warning("%s: the model's card lists %s among its training files: these metrics are not held out",
+                        path, Path(path).name.split(".")[0])
+
+
+def _checkpoint_scorer(checkpoint: str, alone: bool):
     import torch
 
     from tis_transformer.predictor.batch import batched_predictions
@@ -56,7 +72,7 @@ def _checkpoint_scorer(checkpoint: str):
         return [probabilities[row, : len(t)] for row, t in enumerate(tokens)]
 
     def predict(tokens: list) -> list:
-        isoforms = None if inputs is None else inputs.isoform_index(tokens)
+        isoforms = None if inputs is None or alone else inputs.isoform_index(tokens)
         return batched_predictions(tokens, lambda batch: predict_batch(batch, isoforms), 16_384, 256)
 
     return predict
@@ -80,11 +96,11 @@ def run(args) -> int:
             raise InputError(f"{path}: no annotated TIS, nothing to score a model on")
     if str(args.model).endswith(".ckpt"):
         try:
-            predict = _checkpoint_scorer(args.model)
+            predict = _checkpoint_scorer(args.model, args.alone)
         except ImportError as error:
             raise InputError(f"evaluating a checkpoint needs the train extra ({error})") from None
     else:
-        predict = _onnx_scorer(args.model, args.device, args.threads)
+        predict = _onnx_scorer(args.model, args.device, args.threads, args.alone, args.data)
     results = {}
     for path in args.data:
         data = load_dataset(path)
@@ -96,7 +112,8 @@ def run(args) -> int:
         from tis_transformer.predictor.output_files import open_output
 
         with open_output(Path(args.json), binary=False) as handle:
-            handle.write(json.dumps({"model": str(args.model), "results": results}, indent=2) + "\n")
+            handle.write(json.dumps({"model": str(args.model), "alone": args.alone, "results": results}, indent=2)
+                         + "\n")
     return 0
 
 
