@@ -39,6 +39,20 @@ def test_records_compare_isoforms_as_the_command_line_does(predictor, tmp_path):
         np.testing.assert_allclose(result.probabilities, single.probabilities, atol=1e-6)
 
 
+def test_a_file_or_seqrecords_in_as_impute_reads_them(predictor):
+    from pathlib import Path
+
+    from Bio import SeqIO
+
+    expected = predict([(n, "".join("ATCGN"[t] for t in tok)) for n, tok in read_records(str(EXAMPLE_FASTA))],
+                       predictor=predictor)
+    for given in (Path(EXAMPLE_FASTA), str(EXAMPLE_FASTA), list(SeqIO.parse(str(EXAMPLE_FASTA), "fasta"))):
+        got = predict(given, predictor=predictor)
+        assert [r.id for r in got] == [r.id for r in expected]
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a.probabilities, b.probabilities)
+
+
 @pytest.mark.parametrize("bad,message", [([], "no sequences"), ("ACGJ", "invalid nucleotide 'J' at position 4"),
                                          ([("a", "ACGT"), ("a", "ACGT")], "duplicate id"), ("", "empty sequence"),
                                          ([("a", "ATG", "x")], "record 1: .* pair, not 3 values")])

@@ -8,13 +8,14 @@ given (isoforms), and returns Python objects instead of writing files.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tis_transformer.predictor.orfs import Site, site_table
-from tis_transformer.predictor.read import InputError
+from tis_transformer.predictor.read import InputError, is_file_argument, read_records
 from tis_transformer.predictor.tokens import InvalidSequenceError, decode, encode
 
 __all__ = ["Prediction", "predict"]
@@ -43,16 +44,19 @@ class Prediction:
     sites: list[Site]
 
 
-def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool = False,
-            threshold: float | None = None, top_k: int | None = None, device: str = "cpu", threads: int = 0,
+def predict(sequences: str | os.PathLike | Iterable, model: str | None = None, *, alone: bool = False,
+            threshold: float | None = None, top_k: int | None = None, device: str = "auto", threads: int = 0,
             predictor=None) -> list[Prediction]:
     """Predict translation initiation sites on sequences.
 
     Parameters
     ----------
-    sequences : str or iterable
-        One sequence, or an iterable of sequences (``str``) and/or
-        ``(id, sequence)`` pairs. DNA or RNA letters in any case; IUPAC
+    sequences : str, path or iterable
+        A file as ``impute`` reads it (FASTA, gzipped or not, or an
+        original-format ``.npy``: a ``pathlib.Path``, or a string naming an
+        existing file); one sequence; or an iterable of sequences (``str``),
+        ``(id, sequence)`` pairs and/or records with ``id`` and ``seq``
+        (Biopython's ``SeqRecord``). DNA or RNA letters in any case; IUPAC
         ambiguity codes read as N.
     model : str or list of str, optional
         A shipped model name or an ``.onnx`` file (default: the shipped
@@ -66,8 +70,9 @@ def predict(sequences: str | Iterable, model: str | None = None, *, alone: bool 
     threshold, top_k : float or int, optional
         Which start codons the ``sites`` list holds: probability at least
         ``threshold`` (default 0.5), or the ``top_k`` best per sequence.
-    device : {"cpu", "cuda", "auto"}
-        Where onnxruntime runs the model.
+    device : {"auto", "cpu", "cuda"}
+        Where onnxruntime runs the model (auto: CUDA when onnxruntime-gpu
+        sees a GPU, else the CPU), as ``impute --device``.
     threads : int
         CPU threads (0: all cores).
     predictor : Predictor or Ensemble, optional
@@ -125,12 +130,16 @@ def _check_options(threshold, top_k, device: str, threads: int) -> None:
 
 
 def _records(sequences) -> list[tuple[str, np.ndarray]]:
+    if isinstance(sequences, os.PathLike) or (isinstance(sequences, str) and is_file_argument(sequences)):
+        return list(read_records(os.fspath(sequences)))
     if isinstance(sequences, (str, bytes)):  # one sequence; a pair is given inside a list: [(id, sequence)]
         sequences = [sequences]
     records, seen = [], set()
     for index, item in enumerate(sequences, start=1):
         if isinstance(item, tuple) and len(item) != 2:
             raise InputError(f"record {index}: expected a sequence or an (id, sequence) pair, not {len(item)} values")
+        if hasattr(item, "id") and hasattr(item, "seq"):  # a Biopython SeqRecord
+            item = (str(item.id), str(item.seq))
         name, sequence = (item if isinstance(item, tuple) else (f"sequence_{index}", item))
         if isinstance(sequence, bytes):
             sequence = sequence.decode("ascii", errors="replace")
