@@ -12,6 +12,7 @@ import csv
 import gzip
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,14 @@ def test_stringtie_has_no_names_and_lncrna_orfs(predicted):
     rows = table(predicted["stringtie"])
     assert {row["gene_name"] for row in rows} == {""}
     assert {row["orf_type"] for row in rows} == {"lncRNA_ORF"}
+
+
+def test_an_annotation_without_cds_says_what_orf_type_means_then(tmp_path):
+    for name, warned in (("stringtie.gtf", True), ("ensembl.gtf", False)):
+        result = subprocess.run([sys.executable, "-m", "tis_transformer", "impute", "--genome", str(GENOME),
+                                 "--annotation", str(DATA / name), "--top_k", "1", "-o", str(tmp_path / "o.tsv"),
+                                 "-q"], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and (f"{name} has no CDS features" in result.stderr) == warned
 
 
 def test_order_is_genome_then_start(predicted):
@@ -344,6 +353,18 @@ def test_biotypes_restrict_the_prediction(tmp_path):
                  "--biotypes", "protein_coding", "--top_k", "1", "--alone", "-o", str(out), "-q"]) == 0
     rows = table_from(out)
     assert len(rows) == 8 and {row["transcript_biotype"] for row in rows} == {"protein_coding"}
+
+
+def test_a_biotype_the_annotation_lacks_is_named_with_those_it_has(tmp_path, capsys, caplog):
+    # RefSeq writes lnc_RNA where Ensembl (and our docs' example) write lncRNA
+    base = ["impute", "--genome", str(GENOME), "--annotation", str(DATA / "refseq.gff3"), "--top_k", "1", "-q"]
+    assert main([*base, "--biotypes", "lncRNA", "-o", str(tmp_path / "a.tsv")]) == 1
+    err = capsys.readouterr().err
+    assert "no transcript of biotype lncRNA (it has: mRNA 8, lnc_RNA 2, transcript 1)" in err
+    with caplog.at_level("WARNING", logger="tis_transformer"):
+        assert main([*base, "--biotypes", "lncRNA,lnc_RNA", "-o", str(tmp_path / "b.tsv")]) == 0
+    assert "no transcript of biotype lncRNA (it has:" in caplog.text
+    assert {row["transcript_biotype"] for row in table_from(tmp_path / "b.tsv")} == {"lnc_RNA"}
 
 
 def table_from(path: Path) -> list[dict]:

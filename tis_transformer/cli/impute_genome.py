@@ -9,7 +9,7 @@ from pathlib import Path
 from tis_transformer.cli.run_summary import closing_lines, run_header
 from tis_transformer.predictor.genome.annotation import read_annotation
 from tis_transformer.predictor.genome.orf_types import GeneCds, reference_cds
-from tis_transformer.predictor.genome.pipeline import build_transcripts, output_targets, TranscriptCache
+from tis_transformer.predictor.genome.pipeline import build_transcripts, of_biotypes, output_targets, TranscriptCache
 from tis_transformer.predictor.genome.write import Scored, write_genome_outputs
 from tis_transformer.predictor.read import InputError
 from tis_transformer.predictor.report import open_report, run_description
@@ -60,12 +60,13 @@ def run(args) -> int:
               if getattr(args, "report", None) else None)
     log.info("%d transcripts of %d genes in %s", len(transcripts), len({t.gene_id for t in transcripts}),
              args.annotation)
+    if transcripts and not any(t.cds is not None for t in transcripts):
+        log.warning("%s has no CDS features (an assembly such as StringTie's): orf_type has no CDS to place ORFs "
+                    "against and reads lncRNA_ORF for every one", args.annotation)
     if args.biotypes:
         wanted = {b.strip() for b in args.biotypes.split(",") if b.strip()}
-        transcripts = [t for t in transcripts if t.biotype in wanted]
+        transcripts = of_biotypes(transcripts, wanted, args.annotation)
         log.info("%d transcripts of biotypes %s", len(transcripts), ", ".join(sorted(wanted)))
-        if not transcripts:
-            raise InputError(f"{args.annotation}: no transcript of biotype {', '.join(sorted(wanted))}")
     predictor = open_models(models, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
     refuse_overwriting_inputs(written, [m.path for m in predictor.members])
     log.info("model %s on %s", predictor.label, predictor.device.upper())

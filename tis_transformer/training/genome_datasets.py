@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from tis_transformer.predictor.genome.annotation import Transcript, read_annotation
-from tis_transformer.predictor.genome.pipeline import spliced_transcripts
+from tis_transformer.predictor.genome.pipeline import of_biotypes, spliced_transcripts
 from tis_transformer.predictor.genome.sequences import genome_to_transcript
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.datasets import Dataset, from_arrays, save_dataset
@@ -91,9 +91,7 @@ def chromosome_datasets(genome: str | Path, annotation: str | Path,
     """
     transcripts, _ = read_annotation(annotation)
     if biotypes:
-        transcripts = [t for t in transcripts if t.biotype in biotypes]
-        if not transcripts:
-            raise InputError(f"{annotation}: no transcript of biotype {', '.join(sorted(biotypes))}")
+        transcripts = of_biotypes(transcripts, set(biotypes), annotation)
     coding = sum(t.cds is not None for t in transcripts)
     open_start = sum(t.cds is not None and not t.cds_start_complete for t in transcripts)
     log.info("%d transcripts (%d coding) in %s", len(transcripts), coding, annotation)

@@ -25,7 +25,7 @@ from tis_transformer.predictor.genome.write import check_targets
 from tis_transformer.predictor.output_files import _FORMAT_PREFIX, STDOUT
 from tis_transformer.predictor.read import InputError
 
-__all__ = ["TranscriptCache", "build_transcripts", "spliced_transcripts"]
+__all__ = ["TranscriptCache", "build_transcripts", "spliced_transcripts", "of_biotypes"]
 
 log = logging.getLogger("tis_transformer")
 
@@ -136,6 +136,28 @@ def spliced_transcripts(genome: str | Path, annotation: str | Path, transcripts:
                              f"{genome}: {shown}")
         log.warning("%d transcripts on %d sequences missing from the genome were skipped: %s", lost, len(absent),
                     shown)
+
+
+def of_biotypes(transcripts: list[Transcript], wanted: set[str], annotation: str | Path) -> list[Transcript]:
+    """The transcripts of the ``wanted`` biotypes.
+
+    Raises
+    ------
+    InputError
+        When none is of those biotypes; the message lists the biotypes the
+        annotation has (RefSeq writes ``lnc_RNA`` where Ensembl writes
+        ``lncRNA``), as does a warning for each wanted biotype not found.
+    """
+    counts: dict[str, int] = defaultdict(int)
+    for transcript in transcripts:
+        counts[transcript.biotype or "(none)"] += 1
+    found = ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda item: -item[1])[:12])
+    kept = [t for t in transcripts if t.biotype in wanted]
+    if not kept:
+        raise InputError(f"{annotation}: no transcript of biotype {', '.join(sorted(wanted))} (it has: {found})")
+    for name in sorted(wanted - set(counts)):
+        log.warning("%s: no transcript of biotype %s (it has: %s)", annotation, name, found)
+    return kept
 
 
 def _default_output(annotation: str, fmt: str | None) -> str:
