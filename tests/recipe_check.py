@@ -565,7 +565,7 @@ def to_pypi_specs(specs: list[str]) -> list[str]:
 
 
 def sdist_name(version: str) -> str:
-    """File name of the sdist setuptools builds (name normalised, PEP 625)."""
+    """File name of the sdist setuptools >= 69.3 builds (name normalised, PEP 625)."""
     return f"{canonical('tis-transformer').replace('-', '_')}-{version}.tar.gz"
 
 

@@ -101,8 +101,8 @@ BREAKAGES = [
      r"  identifiers: \1\n", "extra_identifiers_not_list"),
     ("version starting with v", '{% set version = "', '{% set version = "v',
      "version_starts_with_v"),
-    ("git source", "  url: https://pypi.io",
-     "  git_url: https://github.com/tis-transformer/tis-transformer.git\n  url: https://pypi.io",
+    ("git source", "  url: https://pypi.org",
+     "  git_url: https://github.com/tis-transformer/tis-transformer.git\n  url: https://pypi.org",
      "uses_vcs_url"),
     ("duplicate key", "  number: 0\n", "  number: 0\n  number: 1\n", "duplicate_key_in_meta_yaml"),
     ("broken Jinja", "version: {{ version }}", "version: {{ version }", "jinja_render_failure"),
@@ -176,7 +176,7 @@ def test_version_is_the_package_version(recipe):
     version = rc.package_version()
     assert recipe.get("package/version") == version
     assert recipe.get("package/name") == "tis-transformer" == rc.BIOCONDA_FOLDER
-    assert recipe.get("source/url") == ("https://pypi.io/packages/source/t/tis-transformer/"
+    assert recipe.get("source/url") == ("https://pypi.org/packages/source/t/tis-transformer/"
                                         + rc.sdist_name(version))
     assert recipe.get("build/number") == 0
     assert recipe.pins == [("tis-transformer", "x.x", (recipe.get("build/run_exports") or [""])[0])]
@@ -189,6 +189,8 @@ def test_run_requirements_are_the_lean_dependencies(recipe, pyproject):
     python = [s for s in run if rc.spec_name(s) == "python"]
     assert python == ["python " + pyproject["project"]["requires-python"].replace(" ", "")]
     assert "python " + python[0].split(">=")[1] in rc.requirement_specs(recipe, "host")
+    # the shipped ONNX models are IR version 10 (opset 18): onnxruntime 1.17 refuses them, 1.18 loads them
+    assert _version_tuple(rc.conda_requirements(run)["onnxruntime"]) >= (1, 18)
     # nothing of the training stack
     for name in ("pytorch", "torch", "lightning", "onnx", "performer-pytorch"):
         assert name not in {rc.spec_name(s) for s in run}, name
@@ -199,6 +201,12 @@ def test_host_requirements_hold_the_build_backend(recipe, pyproject):
     backend = rc.pypi_requirements(pyproject["build-system"]["requires"])
     assert {name: host.get(name) for name in backend} == backend
     assert "pip" in host
+    # setuptools >= 69.3 names the sdist tis_transformer-X.Y.Z.tar.gz (PEP 625), as source/url expects
+    assert _version_tuple(host["setuptools"]) >= (69, 3)
+
+
+def _version_tuple(version):
+    return tuple(int(part) for part in version.split("."))
 
 
 def test_entry_points_are_the_console_scripts(recipe, pyproject):

@@ -121,7 +121,7 @@ class Predictor:
             found = self.reads_isoforms and not self.path.name.endswith(".alone.onnx") and variant.is_file()
             self._alone = Predictor(str(variant), *self._opening) if found else None
             if self._alone is not None:
-                checked, self._alone = self._alone, False
+                checked, self._alone = self._alone, False  # a refused variant is refused again when asked again
                 self._alone = self._check_variant(checked)
             elif self.reads_isoforms:
                 log.warning("%s has no alone variant beside it (%s): scoring transcripts alone with its isoform "

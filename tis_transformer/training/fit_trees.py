@@ -148,7 +148,7 @@ def trees_to_onnx(dumps: list, columns: int, scale: float = 1.0, base: float = 0
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
                                                     helper.make_opsetid("ai.onnx.ml", _ML_OPSET)],
                               producer_name="tis-transformer")
-    model.ir_version = 8  # readable by every onnxruntime the package supports (>= 1.16)
+    model.ir_version = 8  # readable by every onnxruntime the package supports (>= 1.18)
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
