@@ -179,6 +179,15 @@ def test_stringtie_has_no_names_and_lncrna_orfs(predicted):
     assert {row["orf_type"] for row in rows} == {"lncRNA_ORF"}
 
 
+def test_the_galaxy_test_data_are_these_fixtures():
+    # make_fixtures.py writes both; the Galaxy tests assert on coordinates of these transcripts
+    galaxy = DATA.parents[2] / "galaxy" / "test-data"
+    assert (galaxy / "genome.fa").read_bytes() == GENOME.read_bytes()
+    assert gzip.decompress((galaxy / "genome.fa.gz").read_bytes()) == GENOME.read_bytes()
+    assert (galaxy / "genome_annotation.gtf").read_text() == (DATA / "ensembl.gtf").read_text()
+    assert (galaxy / "genome_annotation.gff3").read_text() == (DATA / "refseq.gff3").read_text()
+
+
 def test_an_annotation_without_cds_says_what_orf_type_means_then(tmp_path):
     for name, warned in (("stringtie.gtf", True), ("ensembl.gtf", False)):
         result = subprocess.run([sys.executable, "-m", "tis_transformer", "impute", "--genome", str(GENOME),

@@ -19,12 +19,14 @@ codon. Written, deterministically (seed 17):
   lines only, no CDS, no gene names);
 - ``truth.tsv``: each transcript's 1-based CDS start and end on the
   transcript (empty for non-coding ones);
-- ``../../../galaxy/test-data/genome.fa`` and ``genome_annotation.gtf``: the
-  genome and the Ensembl-style GTF for the Galaxy test.
+- ``../../../galaxy/test-data/genome.fa``, ``genome.fa.gz``,
+  ``genome_annotation.gtf`` and ``genome_annotation.gff3``: the genome (also
+  gzipped) and the Ensembl-style GTF and RefSeq-style GFF3 for the Galaxy tests.
 """
 
 from __future__ import annotations
 
+import gzip
 import sys
 from pathlib import Path
 
@@ -289,7 +291,10 @@ def main():
                       + "\n")
     galaxy = ROOT / "galaxy" / "test-data"
     write_fasta(galaxy / "genome.fa", genome)
+    with open(galaxy / "genome.fa", "rb") as plain, gzip.GzipFile(galaxy / "genome.fa.gz", "wb", 9, mtime=0) as packed:
+        packed.write(plain.read())
     (galaxy / "genome_annotation.gtf").write_text(gtf_ensembl(models))
+    (galaxy / "genome_annotation.gff3").write_text(gff3_refseq(models))
 
 
 if __name__ == "__main__":
