@@ -51,6 +51,19 @@ def test_a_file_or_seqrecords_in_as_impute_reads_them(predictor):
         assert [r.id for r in got] == [r.id for r in expected]
         for a, b in zip(got, expected):
             np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    (one,) = predict(next(SeqIO.parse(str(EXAMPLE_FASTA), "fasta")), predictor=predictor)  # a record, not its letters
+    assert one.id == expected[0].id and np.array_equal(one.probabilities, expected[0].probabilities)
+
+
+def test_a_path_must_exist_and_a_folder_is_no_input(predictor, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    with pytest.raises(InputError, match="ATGATG: no such file"):
+        predict(Path(tmp_path / "ATGATG"), predictor=predictor)
+    (tmp_path / "ATGGCCTAA").mkdir()
+    monkeypatch.chdir(tmp_path)
+    (result,) = predict("ATGGCCTAA", top_k=1, predictor=predictor)  # the sequence, not the folder of that name
+    assert result.sequence == "ATGGCCTAA"
 
 
 @pytest.mark.parametrize("bad,message", [([], "no sequences"), ("ACGJ", "invalid nucleotide 'J' at position 4"),

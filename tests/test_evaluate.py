@@ -55,6 +55,18 @@ def test_evaluate_alone_scores_with_the_alone_variant(tmp_path, chry, capsys, ca
     assert "| top_k | top_1 |" in capsys.readouterr().out
 
 
+def test_the_trained_on_warning_reads_paths_as_cards_of_trained_models_record_them(caplog):
+    from tis_transformer.cli.evaluate import _warn_if_trained_on
+
+    card = {"trained_on": json.dumps(["../data/chr13.npz", "data/chr18.npy.gz"]),
+            "validated_on": json.dumps(["/abs/chrY.npz"])}
+    with caplog.at_level("WARNING", logger="tis_transformer"):
+        _warn_if_trained_on(card, ["x/chr13.npz", "chr18.npz", "chrY.npy.gz", "chr20.npz"])
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and "chr13 among its training files" in lines[0] and "chr18 among" in lines[1]
+    assert "chrY as its validation file" in lines[2]
+
+
 def test_markdown_table_formats_numbers():
     table = markdown_table({"x": {"transcripts": 1200, "tis": 3, "roc_auc": 0.5, "pr_auc": 0.25,
                                   "roc_auc_atg": 0.5, "pr_auc_atg": 0.1, "top_k": 0.0, "top_1": 0.5}})

@@ -68,10 +68,11 @@ def test_a_model_scores_transcripts_alone_with_its_alone_variant(tmp_path, chry)
     from conftest import ROOT
 
     tokens = [chry.transcript(i)[0] for i in range(40)]
-    shutil.copy(resolve_model(None), tmp_path / "m.onnx")
+    test_data = ROOT / "galaxy" / "test-data"  # a tiny pair (export/galaxy_test_models.py)
+    shutil.copy(test_data / "tiny_isoforms.onnx", tmp_path / "m.onnx")
     plain = Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1)
-    assert plain.alone is None
-    shutil.copy(ROOT / "galaxy" / "test-data" / "tiny_random.onnx", tmp_path / "m.alone.onnx")
+    assert plain.reads_isoforms and plain.alone is None
+    shutil.copy(test_data / "tiny_isoforms.alone.onnx", tmp_path / "m.alone.onnx")
     paired = Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1)
     variant = Predictor(str(tmp_path / "m.alone.onnx"), device="cpu", threads=1)
     for got, expected in zip(paired.predict(tokens), variant.predict(tokens)):
@@ -98,8 +99,17 @@ def test_an_alone_variant_must_belong_to_its_model(tmp_path, chry, caplog):
     tokens = [chry.transcript(i)[0] for i in range(5)]
     shutil.copy(MODELS_DIR / "human.onnx", tmp_path / "m.onnx")
     shutil.copy(MODELS_DIR / "human_chr13.alone.onnx", tmp_path / "m.alone.onnx")
-    with pytest.raises(InputError, match="the alone variant of model 'human_chr13', not of 'human'"):
+    with pytest.raises(InputError, match="model 'human_chr13.alone' is not the alone variant of 'human'"):
         Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1).predict(tokens)
+    # crossval's folds are all named model / model.alone: the cards' training files tell them apart
+    fold = tmp_path / "fold"
+    fold.mkdir()
+    shutil.copy(MODELS_DIR / "human_chr13.onnx", fold / "model.onnx")
+    shutil.copy(MODELS_DIR / "human_chr18.alone.onnx", fold / "model.alone.onnx")
+    _rename_card(fold / "model.onnx", "model")
+    _rename_card(fold / "model.alone.onnx", "model.alone")
+    with pytest.raises(InputError, match="trained_on differs from model.onnx's"):
+        Predictor(str(fold / "model.onnx"), device="cpu", threads=1).predict(tokens)
     shutil.copy(MODELS_DIR / "human.alone.onnx", tmp_path / "m.alone.onnx")
     assert Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1).alone is not None
     # without its variant, scoring alone still runs, with a warning
@@ -107,3 +117,16 @@ def test_an_alone_variant_must_belong_to_its_model(tmp_path, chry, caplog):
     with caplog.at_level("WARNING", logger="tis_transformer"):
         Predictor(str(tmp_path / "m.onnx"), device="cpu", threads=1).predict(tokens)
     assert "has no alone variant beside it (m.alone.onnx)" in caplog.text
+
+
+def _rename_card(path, name):
+    """Give an ONNX model's card another name, as exporting it under another file name would."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "name":
+            prop.value = json.dumps(name)
+    onnx.save(model, str(path))

@@ -166,6 +166,10 @@ def test_report_never_replaces_other_data(tmp_path, capsys):
     assert main(["impute", str(FASTA), "-o", str(tmp_path / "a.tsv"), "--report", str(notes), "-q"]) == 1
     assert "not an HTML report" in capsys.readouterr().err
     assert notes.read_text() == "# my notes\n" and not (tmp_path / "a.tsv").exists()
+    link = tmp_path / "link.html"  # written through: the check is on the file the link points to
+    link.symlink_to(notes)
+    assert main(["impute", str(FASTA), "-o", str(tmp_path / "a.tsv"), "--report", str(link), "-q"]) == 1
+    assert notes.read_text() == "# my notes\n"
     # Galaxy's output paths end in .dat: an empty file, or an earlier report, is replaced
     for name, before in (("empty.dat", ""), ("earlier.dat", "<!DOCTYPE html>\n<html></html>\n")):
         (tmp_path / name).write_text(before)

@@ -42,16 +42,24 @@ def _onnx_scorer(model: str, device: str, threads: int, alone: bool, data: list)
 
 
 def _warn_if_trained_on(metadata: dict, data: list) -> None:
-    """Metrics on a file the model was trained on are not held out: say so (matched by file name, as cards
-    record them)."""
-    try:
-        trained = {str(name).split(".")[0] for name in json.loads(metadata.get("trained_on", "[]"))}
-    except (ValueError, TypeError):
-        return
+    """Metrics on a file the model was trained or validated on are not held out: say so (matched by file name:
+    cards record bare names or paths)."""
+    def stems(key: str) -> set:
+        try:
+            names = json.loads(metadata.get(key, "[]"))
+        except (ValueError, TypeError):
+            return set()
+        return {Path(str(name)).name.split(".")[0] for name in names} if isinstance(names, list) else set()
+
+    trained, validated = stems("trained_on"), stems("validated_on")
     for path in data:
-        if Path(path).name.split(".")[0] in trained:
+        stem = Path(path).name.split(".")[0]
+        if stem in trained:
             log.warning("%s: the model's card lists %s among its training files: these metrics are not held out",
-                        path, Path(path).name.split(".")[0])
+                        path, stem)
+        elif stem in validated:
+            log.warning("%s: the model's card lists %s as its validation file, which chose the model: these "
+                        "metrics are not held out", path, stem)
 
 
 def _checkpoint_scorer(checkpoint: str, alone: bool):

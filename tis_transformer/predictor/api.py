@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tis_transformer.predictor.orfs import Site, site_table
-from tis_transformer.predictor.read import InputError, is_file_argument, read_records
+from tis_transformer.predictor.read import InputError, read_records
 from tis_transformer.predictor.tokens import InvalidSequenceError, decode, encode
 
 __all__ = ["Prediction", "predict"]
@@ -54,7 +54,7 @@ def predict(sequences: str | os.PathLike | Iterable, model: str | None = None, *
     sequences : str, path or iterable
         A file as ``impute`` reads it (FASTA, gzipped or not, or an
         original-format ``.npy``: a ``pathlib.Path``, or a string naming an
-        existing file); one sequence; or an iterable of sequences (``str``),
+        existing file); one sequence or ``SeqRecord``; or an iterable of sequences (``str``),
         ``(id, sequence)`` pairs and/or records with ``id`` and ``seq``
         (Biopython's ``SeqRecord``). DNA or RNA letters in any case; IUPAC
         ambiguity codes read as N.
@@ -129,16 +129,25 @@ def _check_options(threshold, top_k, device: str, threads: int) -> None:
         raise ValueError(f"threads must be 0 (all cores) or more, not {threads!r}")
 
 
+def _is_seq_record(item) -> bool:
+    """A Biopython SeqRecord, or anything else with an id and a sequence."""
+    return hasattr(item, "id") and hasattr(item, "seq")
+
+
 def _records(sequences) -> list[tuple[str, np.ndarray]]:
-    if isinstance(sequences, os.PathLike) or (isinstance(sequences, str) and is_file_argument(sequences)):
+    if isinstance(sequences, os.PathLike):
+        if not os.path.isfile(sequences):
+            raise InputError(f"{os.fspath(sequences)}: no such file")
         return list(read_records(os.fspath(sequences)))
-    if isinstance(sequences, (str, bytes)):  # one sequence; a pair is given inside a list: [(id, sequence)]
-        sequences = [sequences]
+    if isinstance(sequences, str) and os.path.isfile(sequences):  # a folder named ACGT is no input
+        return list(read_records(sequences))
+    if isinstance(sequences, (str, bytes)) or _is_seq_record(sequences):
+        sequences = [sequences]  # one sequence; a pair is given inside a list: [(id, sequence)]
     records, seen = [], set()
     for index, item in enumerate(sequences, start=1):
         if isinstance(item, tuple) and len(item) != 2:
             raise InputError(f"record {index}: expected a sequence or an (id, sequence) pair, not {len(item)} values")
-        if hasattr(item, "id") and hasattr(item, "seq"):  # a Biopython SeqRecord
+        if _is_seq_record(item):
             item = (str(item.id), str(item.seq))
         name, sequence = (item if isinstance(item, tuple) else (f"sequence_{index}", item))
         if isinstance(sequence, bytes):

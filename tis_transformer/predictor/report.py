@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -373,6 +374,7 @@ def _refuse_replacing_other_files(path: Path) -> None:
     """The report may replace an earlier report or an empty file, never other data (``--report README.md``)."""
     from tis_transformer.predictor.read import InputError
 
+    path = Path(os.path.realpath(path))  # a link is written through: its target is what would be replaced
     if path.suffix.lower() in (".html", ".htm") or not path.is_file():
         return
     with open(path, "rb") as handle:

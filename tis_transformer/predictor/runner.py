@@ -46,6 +46,19 @@ def _providers(device: str) -> tuple[list, str]:
     return ["CPUExecutionProvider"], "cpu"
 
 
+# card fields a model and its alone variant share
+_SHARED_BY_PAIRS = ("trained_on", "validated_on", "held_out")
+
+
+def _file_names(metadata: dict, key: str) -> list | None:
+    """The file names (paths dropped: runs may spell a folder differently) a card lists under ``key``, or None."""
+    try:
+        names = json.loads(metadata[key])
+    except (KeyError, ValueError, TypeError):
+        return None
+    return sorted(Path(str(name)).name for name in names) if isinstance(names, list) else None
+
+
 def card_name(model) -> str:
     """The model name its metadata records (a JSON string), or ""."""
     try:
@@ -133,9 +146,14 @@ class Predictor:
         if variant.reads_isoforms:
             raise InputError(f"{variant.path}: a model's alone variant must not read isoform columns")
         name, its = card_name(self), card_name(variant)
-        if name and its.endswith(".alone") and its[: -len(".alone")] != name:
-            raise InputError(f"{variant.path}: the alone variant of model {its[: -len('.alone')]!r}, not of "
-                             f"{name!r} ({self.path.name}); pair each model with its own")
+        if name and its and its != name + ".alone":
+            raise InputError(f"{variant.path}: model {its!r} is not the alone variant of {name!r} "
+                             f"({self.path.name}, whose variant is {name + '.alone'!r}); pair each model with its own")
+        for key in _SHARED_BY_PAIRS:  # a pair is fitted on the same files (crossval's folds share their names)
+            ours, theirs = _file_names(self.metadata, key), _file_names(variant.metadata, key)
+            if ours is not None and theirs is not None and ours != theirs:
+                raise InputError(f"{variant.path}: {key} differs from {self.path.name}'s "
+                                 f"({', '.join(theirs)} against {', '.join(ours)}): not its alone variant")
         return variant
 
     def scoring_alone(self) -> Predictor:

@@ -171,9 +171,9 @@ def _check_table_matches(table: dict, ids: set, tis_table, path) -> None:
         raise InputError(f"{tis_table}: no 'transcript_id<TAB>position' lines")
     unmatched = sorted(set(table) - ids)
     if len(unmatched) == len(table):
-        bare = {i.rsplit(".", 1)[0] for i in ids}
-        hint = " (they differ in version suffixes such as .1: make both carry them or neither)" \
-            if any(t.rsplit(".", 1)[0] in bare for t in table) else ""
+        bare = {i.rsplit(".", 1)[0]: i for i in ids}
+        near = next(((t, bare[t.rsplit(".", 1)[0]]) for t in unmatched if t.rsplit(".", 1)[0] in bare), None)
+        hint = f" (they differ only in version suffixes: {near[0]} against {near[1]})" if near else ""
         example = next(iter(sorted(ids)), "none")
         raise InputError(f"{tis_table}: none of its {len(table)} transcript ids is in {path} (table: "
                          f"{unmatched[0]}, FASTA: {example}){hint}")
