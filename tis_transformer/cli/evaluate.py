@@ -44,12 +44,10 @@ def _onnx_scorer(model: str, device: str, threads: int, alone: bool, data: list)
 def _warn_if_trained_on(metadata: dict, data: list) -> None:
     """Metrics on a file the model was trained or validated on are not held out: say so (matched by file name:
     cards record bare names or paths)."""
+    from tis_transformer.predictor.runner import card_file_names
+
     def stems(key: str) -> set:
-        try:
-            names = json.loads(metadata.get(key, "[]"))
-        except (ValueError, TypeError):
-            return set()
-        return {Path(str(name)).name.split(".")[0] for name in names} if isinstance(names, list) else set()
+        return {name.split(".")[0] for name in card_file_names(metadata, key) or []}
 
     trained, validated = stems("trained_on"), stems("validated_on")
     for path in data:

@@ -79,7 +79,7 @@ def _run(args, source: str, shown: str) -> int:
     targets = output_targets(args.output, args.format, source, literal or shown == STDOUT)
     # the report is an output too: it must not replace an input, the model or another output
     written = targets + ([(args.report, "html")] if getattr(args, "report", None) else [])
-    refuse_overwriting_inputs(written, [source] if not literal else [])  # the report too
+    refuse_overwriting_inputs(written, [source] if not literal else [])
     check_outputs(targets)
     report = open_report(args, source, targets) if getattr(args, "report", None) else None
     records: Iterable = read_records(source)

@@ -50,7 +50,7 @@ def _providers(device: str) -> tuple[list, str]:
 _SHARED_BY_PAIRS = ("trained_on", "validated_on", "held_out")
 
 
-def _file_names(metadata: dict, key: str) -> list | None:
+def card_file_names(metadata: dict, key: str) -> list | None:
     """The file names (paths dropped: runs may spell a folder differently) a card lists under ``key``, or None."""
     try:
         names = json.loads(metadata[key])
@@ -150,7 +150,7 @@ class Predictor:
             raise InputError(f"{variant.path}: model {its!r} is not the alone variant of {name!r} "
                              f"({self.path.name}, whose variant is {name + '.alone'!r}); pair each model with its own")
         for key in _SHARED_BY_PAIRS:  # a pair is fitted on the same files (crossval's folds share their names)
-            ours, theirs = _file_names(self.metadata, key), _file_names(variant.metadata, key)
+            ours, theirs = card_file_names(self.metadata, key), card_file_names(variant.metadata, key)
             if ours is not None and theirs is not None and ours != theirs:
                 raise InputError(f"{variant.path}: {key} differs from {self.path.name}'s "
                                  f"({', '.join(theirs)} against {', '.join(ours)}): not its alone variant")
