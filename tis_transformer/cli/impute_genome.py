@@ -52,7 +52,7 @@ def run(args) -> int:
         raise InputError(f"{args.genome}: no such file")
     # the report is an output too: it must not replace an input, the model or another output
     written = targets + ([(args.report, "html")] if getattr(args, "report", None) else [])
-    refuse_overwriting_inputs(written, [args.genome, args.annotation])  # the report too
+    refuse_overwriting_inputs(written, [args.genome, args.annotation])
     check_outputs(targets)
     transcripts, _ = read_annotation(args.annotation)
     genes = GeneCds(transcripts)
@@ -60,9 +60,6 @@ def run(args) -> int:
               if getattr(args, "report", None) else None)
     log.info("%d transcripts of %d genes in %s", len(transcripts), len({t.gene_id for t in transcripts}),
              args.annotation)
-    if transcripts and not any(t.cds is not None for t in transcripts):
-        log.warning("%s has no CDS features (an assembly such as StringTie's): orf_type has no CDS to place ORFs "
-                    "against and reads lncRNA_ORF for every one", args.annotation)
     if args.biotypes:
         wanted = {b.strip() for b in args.biotypes.split(",") if b.strip()}
         transcripts = of_biotypes(transcripts, wanted, args.annotation)
@@ -73,6 +70,9 @@ def run(args) -> int:
     with TranscriptCache() as cache:
         build_transcripts(args.genome, args.annotation, transcripts, cache)
         log.info("%d transcripts, %d nt spliced from %s", len(cache.entries), cache.size, args.genome)
+        if not any(t.cds is not None for t in transcripts):  # said once the inputs are known good
+            log.warning("%s has no CDS features (an assembly such as StringTie's): orf_type has no CDS to place "
+                        "ORFs against and reads lncRNA_ORF for every one", args.annotation)
         isoforms = None
         compare = predictor.reads_isoforms and not args.alone
         if not compare:  # an unusable alone variant is refused before any work
