@@ -136,10 +136,9 @@ def neighbour_columns(r: dict) -> np.ndarray:
     return out
 
 
-def _transcript_groups(g: np.ndarray) -> tuple:
-    """Group index of each row (rows come in transcript order) and the rows' group sizes."""
-    _, group = np.unique(g, return_inverse=True)
-    return group, np.bincount(group)
+def _transcript_groups(g: np.ndarray) -> np.ndarray:
+    """Group index (0, 1, ...) of each row's transcript."""
+    return np.unique(g, return_inverse=True)[1]
 
 
 def _softmax_within(scores: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -157,7 +156,7 @@ def stage_one(rows: dict, trained: list, held: str, params: dict, rounds: int) -
     X = np.concatenate([rows[n]["X"] for n in trained])
     y = np.concatenate([rows[n]["y"] for n in trained])
     g = np.concatenate([rows[n]["g"] + 1_000_000 * k for k, n in enumerate(trained)])
-    group, _ = _transcript_groups(g)
+    group = _transcript_groups(g)
     block = group * 3 // (group.max() + 1)
     oof, held_scores = np.zeros(len(y)), np.zeros(len(rows[held]["y"]))
     for k in range(3):
@@ -179,7 +178,6 @@ def factorized(rows: dict, trained: list, held: str) -> dict:
     transcripts only (``binary``: softmax of a binary model's logits; ``xendcg``: a listwise ranking objective).
     """
     import lightgbm
-    from sklearn.metrics import average_precision_score
 
     from tis_transformer.predictor.trees import pooled_scores
 
@@ -194,12 +192,7 @@ def factorized(rows: dict, trained: list, held: str) -> dict:
     results = {}
 
     def report(name, scores, within):
-        group, _ = _transcript_groups(gh)
-        order = np.lexsort((-within, gh))
-        best = order[np.r_[True, gh[order][1:] != gh[order][:-1]]]
-        coding = np.isin(gh[best], np.unique(gh[yh > 0]))
-        results[name] = {"pr_auc_atg": round(float(average_precision_score(yh, scores)), 4),
-                         "top_1": round(float(yh[best][coding].mean()), 3)}
+        results[name] = ranking_metrics(yh, gh, scores, within)
         print(held, name, results[name], flush=True)
 
     report("stage_one", held_one, held_one)
@@ -208,7 +201,7 @@ def factorized(rows: dict, trained: list, held: str) -> dict:
     report("two_stage", two_h, two_h)
 
     def transcript_rows(features, groups, first):
-        group, _ = _transcript_groups(groups)
+        group = _transcript_groups(groups)
         order = np.lexsort((-first, group))
         best = order[np.r_[True, group[order][1:] != group[order][:-1]]]
         pooled = pooled_scores(first + offset, groups)[best]
@@ -234,7 +227,6 @@ def factorized(rows: dict, trained: list, held: str) -> dict:
 
 def fit_and_score(rows: dict, trained: list, held: str, columns: str | None = None, seeds=(0,), **settings) -> dict:
     import lightgbm
-    from sklearn.metrics import average_precision_score
 
     def matrix(name):
         return np.hstack([rows[name]["X"], rows[name][columns]]) if columns else rows[name]["X"]
@@ -249,8 +241,15 @@ def fit_and_score(rows: dict, trained: list, held: str, columns: str | None = No
                             weight=np.where(labels > 0, 10.0, 1.0))
     scores = np.mean([lightgbm.train({**params, "seed": s}, data, rounds).predict(matrix(held), raw_score=True)
                       for s in seeds], axis=0)
-    y, g = rows[held]["y"], rows[held]["g"]
-    order = np.lexsort((-scores, g))
+    return ranking_metrics(rows[held]["y"], rows[held]["g"], scores)
+
+
+def ranking_metrics(y: np.ndarray, g: np.ndarray, scores: np.ndarray, within: np.ndarray | None = None) -> dict:
+    """ATG-only PR AUC of ``scores``, and top-1: the share of coding transcripts whose best ATG by ``within``
+    (default: ``scores``) is their TIS."""
+    from sklearn.metrics import average_precision_score
+
+    order = np.lexsort((-(scores if within is None else within), g))
     best = order[np.r_[True, g[order][1:] != g[order][:-1]]]
     coding = np.isin(g[best], np.unique(g[y > 0]))
     return {"pr_auc_atg": round(float(average_precision_score(y, scores)), 4),
