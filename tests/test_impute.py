@@ -499,3 +499,20 @@ def test_a_closed_pipe_stops_quietly():
     process.stdout.close()  # as `| head -1` does
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 141 and b"Traceback" not in stderr and b"error" not in stderr
+
+
+def test_messages_go_to_the_stderr_of_each_call(tmp_path, monkeypatch):
+    # a caller that swaps sys.stderr between calls (pytest's capture, a notebook) must not get a closed stream
+    import io
+    import logging
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    assert main(["impute", str(EXAMPLE_FASTA), "-o", str(tmp_path / "a.npy")]) == 0
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    raised = []
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    monkeypatch.setattr(logging.Handler, "handleError", lambda self, record: raised.append(record))
+    assert main(["impute", str(EXAMPLE_FASTA), "-o", str(tmp_path / "b.npy")]) == 0
+    assert not raised
+    assert "transcripts" in second.getvalue() and "b.npy" in second.getvalue()

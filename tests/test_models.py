@@ -100,3 +100,32 @@ def test_models_command_shows_each_alone_variant_its_own_metrics(capsys):
         for line, (start, pr_auc) in zip(shown, expected):
             assert line.startswith(start) and f" {pr_auc}" in line, (variant, line)
     assert scored >= 3  # the fold models' variants, scored on their held-out chromosomes
+
+
+def test_each_shipped_training_command_names_the_files_its_metadata_lists():
+    # the recorded command is how a user reproduces a model: its validation and test arguments must be the
+    # files the metadata says were validated on and held out, and the whole command must parse
+    import shlex
+    pytest.importorskip("torch")
+    from tis_transformer.__main__ import build_parser
+    parser = build_parser(train_options=True)
+    files = sorted(MODELS_DIR.glob("*.json"))
+    assert len(files) >= 8
+    for path in files:
+        meta = json.loads(path.read_text())
+        words = shlex.split(meta["training_command"].split(" (")[0])
+        assert words[:2] == ["tis-transformer", "train"], path.name
+        args = parser.parse_args(words[1:])
+        assert args.val_set == ",".join(meta["validated_on"]), path.name
+        assert args.test_set == (",".join(meta["held_out"]) or "-"), path.name
+        # unset options take the preset's value (isoform trees on); the alone variants turn them off
+        assert getattr(args, "isoform_trees", True) == (not path.name.endswith(".alone.json")), path.name
+
+
+def test_each_shipped_models_record_describes_the_file_beside_it():
+    import hashlib
+    for path in sorted(MODELS_DIR.glob("*.json")):
+        meta = json.loads(path.read_text())
+        onnx_file = path.with_suffix(".onnx")
+        assert meta["file_size"] == onnx_file.stat().st_size, path.name
+        assert meta["sha256"] == hashlib.sha256(onnx_file.read_bytes()).hexdigest(), path.name

@@ -230,12 +230,28 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message is logged.
+
+    A handler holding the stream of the first ``main()`` call would write to a
+    closed stream once a caller (pytest's capture, a notebook) replaces it.
+    """
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _configure_logging(quiet: bool) -> None:
     # our own logger only: libraries (onnxscript, Lightning) keep their own settings
     log = logging.getLogger("tis_transformer")
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderrHandler()
         handler.setFormatter(logging.Formatter("tis-transformer: %(message)s"))
         log.addHandler(handler)
     log.propagate = False
