@@ -85,6 +85,19 @@ def test_evaluate_never_writes_over_its_inputs_and_checks_before_scoring(tmp_pat
         assert main(["evaluate", "human", str(data), "--json", str(json_path), "-q"]) == 1
         assert message in capsys.readouterr().err
     assert data.read_bytes() == untouched and sorted(p.name for p in tmp_path.iterdir()) == ["chrYsub.npz"]
+    import shutil
+    from tis_transformer.predictor.registry import MODELS_DIR
+    copy = tmp_path / "m"
+    copy.mkdir()
+    for name in ("human.onnx", "human.json", "human.alone.onnx", "human.alone.json"):
+        shutil.copy(MODELS_DIR / name, copy / name)
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    for json_path in ("human.alone.onnx", "human.json", "human.alone.json"):
+        assert main(["evaluate", str(copy / "human.onnx"), str(data), "--json", str(copy / json_path), "-q"]) == 1
+        assert "a file of the model; choose another name" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+    assert main(["evaluate", "human", str(data), "--json", str(MODELS_DIR / "new.json"), "-q"]) == 1
+    assert "folder of the shipped models" in capsys.readouterr().err and not (MODELS_DIR / "new.json").exists()
     noncoding = tmp_path / "noncoding.npz"
     save_dataset(subset(chry, [i for i in range(816) if not chry.transcript(i)[1].any()][:5]), noncoding)
     assert main(["evaluate", "human", str(noncoding), "-q"]) == 1

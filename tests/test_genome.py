@@ -334,6 +334,9 @@ def test_cli_errors_leave_no_output(tmp_path, capsys):
     orphan = tmp_path / "orphan.gff3"
     orphan.write_text("##gff-version 3\nchr1\tx\texon\t100\t200\t.\t+\t.\tID=e1\n")
     cases.append(("genome.fa", genome_text, orphan, f"{orphan}: line 2: exon without a Parent attribute"))
+    no_gene = tmp_path / "no_gene.gtf"
+    no_gene.write_text(GOOD_EXON + 'chr1\tx\texon\t400\t500\t.\t+\t.\ttranscript_id "t2";\n')
+    cases.append(("genome.fa", genome_text, no_gene, f"{no_gene}: line 2: transcript 't2' has no gene_id attribute"))
     for name, text, annotation, message in cases:
         genome = tmp_path / name
         genome.write_text(text)
@@ -407,3 +410,17 @@ def test_a_model_file_of_any_name_is_still_a_model_in_genome_mode(tmp_path):
     fasta_without_suffix.write_text(">t\nACGT\n")
     assert not _looks_like_transcripts(str(model)) and not _looks_like_transcripts("human_chr13")
     assert _looks_like_transcripts(str(fasta_without_suffix)) and _looks_like_transcripts(str(GENOME))
+
+
+def test_no_output_replaces_a_file_of_the_model(tmp_path, capsys):
+    import shutil
+    from tis_transformer.predictor.registry import MODELS_DIR
+    for name in ("human.onnx", "human.json", "human.alone.onnx", "human.alone.json"):
+        shutil.copy(MODELS_DIR / name, tmp_path / name)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    base = ["impute", "--genome", str(GENOME), "--annotation", str(DATA / "ensembl.gtf"), str(tmp_path / "human.onnx"),
+            "--alone", "-q"]
+    for output in ("bed:" + str(tmp_path / "human.alone.onnx"), "tsv:" + str(tmp_path / "human.json")):
+        assert main([*base, "-o", output]) == 1
+        assert "a file of the model; choose another name" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -516,3 +516,23 @@ def test_messages_go_to_the_stderr_of_each_call(tmp_path, monkeypatch):
     assert main(["impute", str(EXAMPLE_FASTA), "-o", str(tmp_path / "b.npy")]) == 0
     assert not raised
     assert "transcripts" in second.getvalue() and "b.npy" in second.getvalue()
+
+
+def test_no_output_replaces_a_file_of_the_model(tmp_path, capsys):
+    # a copy of the shipped pair: the alone variant and both cards are read with the model on the next run
+    import shutil
+    from tis_transformer.predictor.registry import MODELS_DIR
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name in ("human.onnx", "human.json", "human.alone.onnx", "human.alone.json"):
+        shutil.copy(MODELS_DIR / name, folder / name)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    model, alone = str(folder / "human.onnx"), str(folder / "human.alone.onnx")
+    for used, output in ((model, "npy:" + alone), (model, "tsv:" + str(folder / "human.json")),
+                         (model, "tsv:" + str(folder / "human.alone.json")), (alone, "tsv:" + str(folder / "human.json"))):
+        assert main(["impute", str(EXAMPLE_FASTA), used, "--alone", "-q", "-o", output]) == 1
+        assert "a file of the model; choose another name" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert main(["impute", str(EXAMPLE_FASTA), "-q", "-o", str(MODELS_DIR / "out.tsv")]) == 1
+    assert "cannot write into the folder of the shipped models" in capsys.readouterr().err
+    assert not (MODELS_DIR / "out.tsv").exists()

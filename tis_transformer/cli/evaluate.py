@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -96,7 +97,7 @@ def markdown_table(results: dict) -> str:
 def run(args) -> int:
     """Score the model on each data file; print a table, optionally write JSON."""
     if args.json:
-        _check_json_output(args.json, [args.model, *args.data])
+        _check_json_output(args.json, args.model, args.data)
     for path in args.data:  # every file checked before any is scored; each is read again to score it
         if not load_dataset(path).tis.size:
             raise InputError(f"{path}: no annotated TIS, nothing to score a model on")
@@ -123,9 +124,15 @@ def run(args) -> int:
     return 0
 
 
-def _check_json_output(path: str, inputs: list) -> None:
-    """Refuse, before any scoring, a JSON path that cannot be written or is an input (the model's card too)."""
-    from tis_transformer.predictor.output_files import check_outputs
+def _check_json_output(path: str, model: str, data: list) -> None:
+    """Refuse, before any scoring, a JSON path that cannot be written, is an input or is a file of the model."""
+    from tis_transformer.predictor.output_files import check_outputs, refuse_writing_model_files
+    from tis_transformer.predictor.registry import model_files, resolve_model
 
-    cards = [str(Path(p).with_suffix(".json")) for p in inputs[:1] if str(p).endswith(".onnx")]
-    check_outputs([(path, "json")], inputs=inputs + cards)
+    check_outputs([(path, "json")], inputs=[model, *data])
+    if not str(model).endswith(".ckpt"):
+        resolved = None
+        with contextlib.suppress(InputError):  # a model that is not found is refused when it is opened
+            resolved = resolve_model(model)
+        if resolved is not None:
+            refuse_writing_model_files([(path, "json")], model_files(resolved))

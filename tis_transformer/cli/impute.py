@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tis_transformer.cli.run_summary import closing_lines, run_header
-from tis_transformer.predictor.output_files import check_outputs, refuse_overwriting_inputs
+from tis_transformer.predictor.output_files import (check_outputs, refuse_overwriting_inputs,
+                                                    refuse_writing_model_files)
 from tis_transformer.predictor.progress import Progress
 from tis_transformer.predictor.read import InputError, is_file_argument, read_records
 from tis_transformer.predictor.report import open_report, run_description
@@ -87,7 +88,7 @@ def _run(args, source: str, shown: str) -> int:
         # a literal sequence prints to stdout, which cannot be unwritten: check it first
         records = list(records)
     predictor = open_models(args.model, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
-    refuse_overwriting_inputs(written, [m.path for m in predictor.members])
+    refuse_writing_model_files(written, [file for m in predictor.members for file in m.files])
     log.info("model %s on %s", predictor.label, predictor.device.upper())
     compare = predictor.reads_isoforms and not args.alone
     if not compare:  # an unusable alone variant is refused before any work

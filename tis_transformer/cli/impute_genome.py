@@ -34,7 +34,8 @@ def run(args) -> int:
     """Genome mode of ``impute``, from the parsed arguments."""
     from tis_transformer.predictor.ensemble import open_models
     from tis_transformer.predictor.progress import Progress
-    from tis_transformer.predictor.output_files import check_outputs, refuse_overwriting_inputs
+    from tis_transformer.predictor.output_files import (check_outputs, refuse_overwriting_inputs,
+                                                        refuse_writing_model_files)
 
     if not args.annotation:
         raise InputError("--genome needs --annotation (a GTF or GFF3 of the transcripts)")
@@ -65,7 +66,7 @@ def run(args) -> int:
         transcripts = of_biotypes(transcripts, wanted, args.annotation)
         log.info("%d transcripts of biotypes %s", len(transcripts), ", ".join(sorted(wanted)))
     predictor = open_models(models, device=args.device, threads=args.threads, max_tokens=args.max_tokens)
-    refuse_overwriting_inputs(written, [m.path for m in predictor.members])
+    refuse_writing_model_files(written, [file for m in predictor.members for file in m.files])
     log.info("model %s on %s", predictor.label, predictor.device.upper())
     with TranscriptCache() as cache:
         build_transcripts(args.genome, args.annotation, transcripts, cache)

@@ -66,6 +66,23 @@ def refuse_overwriting_inputs(targets: list, inputs: list) -> None:
                                       "choose another name")
 
 
+def refuse_writing_model_files(targets: list, files: list) -> None:
+    """An output must never be written as a file of the model: its card, alone variant or graphs, existing or not.
+
+    A file of that name beside the model is read as part of it by the next run.
+    """
+    owned = {os.path.realpath(file): file for file in files}
+    for path, _ in targets:
+        if path is None:
+            continue
+        file = owned.get(os.path.realpath(path))
+        if file is None and os.path.exists(path):
+            file = next((f for f in files if os.path.exists(f) and os.path.samefile(path, f)), None)
+        if file is not None:
+            raise OutputError(f"{path}: the output would replace {Path(file).name}, a file of the model; "
+                              "choose another name")
+
+
 def header_lines(header: dict, fmt: str) -> str:
     """The comment lines that open a table output: ``# name: value``, or GFF3's version line and ``#!`` pragmas."""
     if fmt == "gff3":
@@ -79,11 +96,16 @@ def check_writable(path: str | os.PathLike) -> None:
     Raises
     ------
     OutputError
-        When the path is a directory, its directory is missing, or it is a
-        read-only file (refused even for root, who could write it).
+        When the path is a directory, its directory is missing, it is a
+        read-only file (refused even for root, who could write it), or it lies
+        in the folder of the shipped models (package data).
     """
+    from tis_transformer.predictor.registry import MODELS_DIR
+
     path = Path(path)
     real = Path(os.path.realpath(path))
+    if real.parent == Path(os.path.realpath(MODELS_DIR)):
+        raise OutputError(f"{path}: cannot write into the folder of the shipped models; choose another folder")
     try:
         status = os.stat(path)
     except FileNotFoundError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 
@@ -61,3 +62,16 @@ def resolve_model(model: str | None) -> Path:
         return path
     known = ", ".join(shipped_models()) or "none"
     raise InputError(f"{name}: no such model file or shipped model (shipped: {known})")
+
+
+def model_files(path: str | Path) -> list:
+    """The files an ONNX model at ``path`` is made of or paired with (see ``runner.Predictor.files``)."""
+    path = Path(path)
+    stem = path.name[:-len(".onnx")] if path.name.endswith(".onnx") else path.name
+    pair = stem[:-len(".alone")] if stem.endswith(".alone") else stem  # a model and its alone variant
+    names = [path.name] + [name for name in (pair + ".onnx", pair + ".json", pair + ".alone.onnx",
+                                             pair + ".alone.json", stem + ".json") if name != path.name]
+    names += [stem + ".summary.onnx", stem + ".step.onnx"]
+    files = [path.parent / name for name in names]
+    files += sorted(path.parent.glob(f"{glob.escape(stem)}.window*.onnx"))
+    return files

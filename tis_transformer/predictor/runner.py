@@ -13,7 +13,7 @@ from tis_transformer.predictor.batch import batched_predictions
 from tis_transformer.predictor.isoforms import IsoformIndex
 from tis_transformer.predictor.model_inputs import ModelInputs
 from tis_transformer.predictor.read import InputError
-from tis_transformer.predictor.registry import FORMAT_VERSION, resolve_model
+from tis_transformer.predictor.registry import FORMAT_VERSION, model_files, resolve_model
 from tis_transformer.predictor.tokens import PAD
 
 log = logging.getLogger("tis_transformer")
@@ -193,6 +193,16 @@ class Predictor:
     def members(self) -> list:
         """The single models whose probabilities this gives: itself (an ``Ensemble`` has several)."""
         return [self]
+
+    @property
+    def files(self) -> list:
+        """Every file beside the model that belongs to it, existing or not, which no output may replace.
+
+        The model, its card, its alone variant and that one's card, and its
+        layer and short-window graphs: overwriting any of them breaks the
+        model for the next run.
+        """
+        return model_files(self.path)
 
     @property
     def uses_features(self) -> bool:

@@ -311,6 +311,12 @@ def _read_gtf(path: Path, lines: Iterator) -> tuple[dict, object]:
             if gene_id and name:
                 gene_names[gene_id] = name
 
+    for transcript_id, found in parts.items():
+        # GTF requires both ids; without gene_id every such transcript would count as an isoform of one gene
+        if not found_attributes.get(transcript_id, ("",))[0]:
+            raise InputError(f"{path}: line {found.line}: transcript {transcript_id!r} has no gene_id attribute "
+                             "(GTF requires gene_id and transcript_id)")
+
     def attributes(transcript_id: str) -> tuple[str, str, str]:
         gene_id, name, biotype = found_attributes.get(transcript_id, ("", "", ""))
         return gene_id, name or gene_names.get(gene_id, ""), biotype
