@@ -78,6 +78,25 @@ def test_a_tuple_of_sequences_is_sequences(predictor):
     # an (id, sequence) pair goes inside a list; a bare tuple is an iterable of sequences like any other
     results = predict(("GCCACCATGGCGTCTTAA", "ATGAAATAG"), top_k=1, predictor=predictor)
     assert [r.id for r in results] == ["sequence_1", "sequence_2"]
+    with pytest.raises(InputError, match=r"invalid nucleotide 'x' .*pair goes inside a list: \[\(id, sequence\)\]"):
+        predict(("tx1", "ATGAAATAG"), predictor=predictor)
+
+
+def test_a_mistyped_file_name_is_named_as_one(predictor):
+    with pytest.raises(InputError, match=r"^'nosuch.fa': no such file, and not a nucleotide sequence \(invalid "):
+        predict("nosuch.fa", predictor=predictor)
+
+
+def test_biopython_seqs_and_a_dict_are_sequences(predictor):
+    from Bio.Seq import MutableSeq, Seq
+    # a Seq iterates letter by letter: it was once read as 18 one-letter sequences
+    (result,) = predict(Seq("GCCACCATGGCGTCTTAA"), top_k=1, predictor=predictor)
+    assert result.sequence == "GCCACCATGGCGTCTTAA" and result.sites[0].protein == "MAS"
+    results = predict([Seq("GCCACCATGGCGTCTTAA"), ("b", MutableSeq("ATGAAATAG"))], top_k=1, predictor=predictor)
+    assert [r.id for r in results] == ["sequence_1", "b"]
+    # a dict maps ids to sequences (its keys alone were once read as sequences)
+    results = predict({"CAT": "GCCACCATGGCGTCTTAA", "TAG": "ATGAAATAG"}, top_k=1, predictor=predictor)
+    assert [r.id for r in results] == ["CAT", "TAG"] and results[0].sequence == "GCCACCATGGCGTCTTAA"
 
 
 @pytest.mark.parametrize("options,message", [

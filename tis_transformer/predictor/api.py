@@ -54,9 +54,10 @@ def predict(sequences: str | os.PathLike | Iterable, model: str | None = None, *
     sequences : str, path or iterable
         A file as ``impute`` reads it (FASTA, gzipped or not, or an
         original-format ``.npy``: a ``pathlib.Path``, or a string naming an
-        existing file); one sequence or ``SeqRecord``; or an iterable of sequences (``str``),
-        ``(id, sequence)`` pairs and/or records with ``id`` and ``seq``
-        (Biopython's ``SeqRecord``). DNA or RNA letters in any case; IUPAC
+        existing file); one sequence (``str`` or Biopython ``Seq``) or
+        ``SeqRecord``; a ``dict`` of id to sequence; or an iterable of
+        sequences, ``(id, sequence)`` pairs and/or records with ``id`` and
+        ``seq`` (Biopython's ``SeqRecord``). DNA or RNA letters in any case; IUPAC
         ambiguity codes read as N.
     model : str or list of str, optional
         A shipped model name or an ``.onnx`` file (default: the shipped
@@ -134,6 +135,11 @@ def _is_seq_record(item) -> bool:
     return hasattr(item, "id") and hasattr(item, "seq")
 
 
+def _is_seq(item) -> bool:
+    """A Biopython ``Seq`` or ``MutableSeq``: one sequence, though it iterates letter by letter."""
+    return type(item).__name__ in ("Seq", "MutableSeq") and type(item).__module__.startswith("Bio.")
+
+
 def _records(sequences) -> list[tuple[str, np.ndarray]]:
     if isinstance(sequences, os.PathLike):
         if not os.path.isfile(sequences):
@@ -141,14 +147,35 @@ def _records(sequences) -> list[tuple[str, np.ndarray]]:
         return list(read_records(os.fspath(sequences)))
     if isinstance(sequences, str) and os.path.isfile(sequences):  # a folder named ACGT is no input
         return list(read_records(sequences))
-    if isinstance(sequences, (str, bytes)) or _is_seq_record(sequences):
+    one_string = isinstance(sequences, str)
+    pair_given_bare = (isinstance(sequences, tuple) and len(sequences) == 2
+                       and all(isinstance(part, str) for part in sequences))
+    if isinstance(sequences, dict):
+        sequences = list(sequences.items())  # {id: sequence}
+    elif isinstance(sequences, (str, bytes)) or _is_seq_record(sequences) or _is_seq(sequences):
         sequences = [sequences]  # one sequence; a pair is given inside a list: [(id, sequence)]
+    try:
+        return _encoded(sequences)
+    except InputError as error:
+        if one_string:  # most likely a file name with a typo
+            detail = str(error).removeprefix("record 'sequence_1': ")
+            raise InputError(f"{sequences[0][:60]!r}: no such file, and not a nucleotide sequence ({detail})") from None
+        if pair_given_bare:
+            raise InputError(f"{error}; an (id, sequence) pair goes inside a list: [(id, sequence)]") from None
+        raise
+
+
+def _encoded(sequences: Iterable) -> list[tuple[str, np.ndarray]]:
     records, seen = [], set()
     for index, item in enumerate(sequences, start=1):
         if isinstance(item, tuple) and len(item) != 2:
             raise InputError(f"record {index}: expected a sequence or an (id, sequence) pair, not {len(item)} values")
         if _is_seq_record(item):
             item = (str(item.id), str(item.seq))
+        elif _is_seq(item):
+            item = str(item)
+        elif isinstance(item, tuple) and _is_seq(item[1]):
+            item = (item[0], str(item[1]))
         name, sequence = (item if isinstance(item, tuple) else (f"sequence_{index}", item))
         if isinstance(sequence, bytes):
             sequence = sequence.decode("ascii", errors="replace")
