@@ -412,6 +412,9 @@ def test_bad_options_are_refused_by_name(tmp_path, option, value):
     result = run_cli("impute", str(EXAMPLE_FASTA), option, value, cwd=tmp_path)
     assert result.returncode == 2 and f"argument {option}" in result.stderr
     assert "Traceback" not in result.stderr and os.listdir(tmp_path) == []
+    # one line, with the prefix every other error has
+    assert result.stderr.startswith("tis-transformer: error: argument ") and len(result.stderr.splitlines()) == 1
+    assert result.stderr.rstrip().endswith("(see 'tis-transformer impute --help')")
 
 
 def test_help_gives_examples_and_how_to_read_scores():

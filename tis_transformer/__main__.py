@@ -186,6 +186,13 @@ def _export_parser(sub) -> None:
     p.add_argument("--metrics", default=None, help="JSON of held-out metrics to store in the metadata")
 
 
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors in one line with the tool's prefix, as every other error; ``--help`` still shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"tis-transformer: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
     """The argument parser.
 
@@ -195,7 +202,7 @@ def build_parser(train_options: bool = False) -> argparse.ArgumentParser:
         Add the options of ``pretrain`` and ``train``, which imports torch;
         left off for every other command so that predicting never does.
     """
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrorParser(
         prog="tis-transformer",
         description="Translation initiation sites on transcripts, from sequence alone.")
     parser.add_argument("--version", action="version", version=f"tis-transformer {__version__}")
@@ -293,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         # argparse takes positionals only before the first option: models named after one are models too
         args.model = [*args.model, *unparsed]
     elif unparsed:
-        parser.error(f"unrecognized arguments: {' '.join(unparsed)}")
+        parser.exit(2, f"tis-transformer: error: unrecognized arguments: {' '.join(unparsed)} "
+                       f"(see 'tis-transformer {args.command} --help')\n")
     _configure_logging(quiet=getattr(args, "quiet", False))
     try:
         with _signals_unwind():
