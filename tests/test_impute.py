@@ -469,7 +469,7 @@ def test_genome_mode_never_replaces_the_model_nor_writes_one_output_twice(tmp_pa
     model.write_bytes((ROOT / "tis_transformer" / "models" / "human.onnx").read_bytes())
     base = ["impute", "--genome", str(genome / "genome.fa"), "--annotation", str(genome / "ensembl.gtf"), "--top_k", "1"]
     result = run_cli(*base, str(model), "-o", f"tsv:{model}")
-    assert result.returncode == 1 and "would overwrite the input" in result.stderr
+    assert result.returncode == 1 and "would replace mine.onnx, a file of the model" in result.stderr
     (tmp_path / "link.tsv").symlink_to("real.tsv")
     for outputs in (["-o", "-", "-o", "-"], ["-o", str(tmp_path / "real.tsv"), "-o", f"bed:{tmp_path / 'link.tsv'}"]):
         result = run_cli(*base, *outputs)
