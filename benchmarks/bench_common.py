@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from tis_transformer.predictor.input_files import data_name  # noqa: E402
+
 SHARED_DATA = ROOT.parent / "shared" / "data" / "GRCh38p13"
 # transcript-transformer 1.1.1 human folds: the fold whose test set holds each chromosome
 REFERENCE_FOLDS = {"chr13": 3, "chr18": 4, "chr20": 1, "chrY": 1}
@@ -45,7 +47,7 @@ def chromosome_path(name: str) -> Path:
 
 
 def chromosome_name(path: Path) -> str:
-    return Path(path).name.split(".")[0]
+    return data_name(path)
 
 
 def load_data(name: str, limit: int | None = None):

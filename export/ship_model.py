@@ -31,6 +31,7 @@ from tis_transformer.export.ship import copy_model, ship  # noqa: E402
 from tis_transformer.predictor.registry import MODELS_DIR  # noqa: E402
 from tis_transformer.training.checkpoints import load_tis_model  # noqa: E402
 from tis_transformer.training.data import find_data_files, load_files  # noqa: E402
+from tis_transformer.predictor.input_files import data_name  # noqa: E402
 from tis_transformer.training.datasets import load_dataset  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def main() -> int:
     held_out = [name for name in args.held_out.split(",") if name]
     extra = {"trained_on": args.trained_on.split(","), "validated_on": args.validated_on.split(","),
              "held_out": held_out, "training_command": args.training_command}
-    scored = {name.split(".")[0]: load_dataset(args.data / name) for name in held_out}
+    scored = {data_name(name): load_dataset(args.data / name) for name in held_out}
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / f"{args.name}.onnx"
         final = ship(model, onnx_path, args.description, extra,

@@ -46,10 +46,11 @@ def test_crossval_predicts_every_file_with_the_model_that_never_saw_it(small_spl
     data_dir.mkdir()
     train = load_dataset(small_split / "train.npz")
     halves = np.array_split(np.arange(len(train)), 2)
-    for name, part in zip(("chrA", "chrB"), halves):
+    # dotted names: results were once keyed by the name's first part, so hs.chrA's row held hs.chrB's scores
+    for name, part in zip(("hs.chrA", "hs.chrB"), halves):
         save_dataset(subset(train, part.tolist()), data_dir / f"{name}.npz")
     for name in ("val", "test"):
-        save_dataset(load_dataset(small_split / f"{name}.npz"), data_dir / f"chr_{name}.npz")
+        save_dataset(load_dataset(small_split / f"{name}.npz"), data_dir / f"hs.chr_{name}.npz")
     out = tmp_path / "cv"
     # a plan that cannot run leaves no folder behind
     assert main(["crossval", str(data_dir), "--folds", "5", "-o", str(out), "--preset", "smoke"]) == 1
@@ -58,18 +59,19 @@ def test_crossval_predicts_every_file_with_the_model_that_never_saw_it(small_spl
                  "--no_progress_bar"]) == 0
     with open(out / "metrics.tsv") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    assert sorted(r["file"] for r in rows) == ["chrA.npz", "chrB.npz", "chr_test.npz", "chr_val.npz"]
+    assert sorted(r["file"] for r in rows) == ["hs.chrA.npz", "hs.chrB.npz", "hs.chr_test.npz", "hs.chr_val.npz"]
     for row in rows:
         assert 0.0 <= float(row["pr_auc"]) <= 1.0 and int(row["tis"]) > 0
+        assert int(row["transcripts"]) == len(load_dataset(data_dir / row["file"]))
         card = json.loads((out / f"fold_{row['fold']}" / "model.json").read_text())
         seen = [Path(p).name for p in card["trained_on"] + card["validated_on"]]
         assert row["file"] not in seen and row["validated_on"] in seen  # scored by a model that never saw it
         assert row["file"] in [Path(p).name for p in card["held_out"]]
     predicted = sorted(p.name for p in (out / "predictions").iterdir())
-    assert predicted == ["chrA.tsv", "chrB.tsv", "chr_test.tsv", "chr_val.tsv"]
-    ids = {line.split("\t")[0] for line in (out / "predictions" / "chrA.tsv").read_text().splitlines()
+    assert predicted == ["hs.chrA.tsv", "hs.chrB.tsv", "hs.chr_test.tsv", "hs.chr_val.tsv"]
+    ids = {line.split("\t")[0] for line in (out / "predictions" / "hs.chrA.tsv").read_text().splitlines()
            if line and not line.startswith(("#", "transcript_id"))}
-    assert ids <= set(load_dataset(data_dir / "chrA.npz").ids)
+    assert ids <= set(load_dataset(data_dir / "hs.chrA.npz").ids)
 
 
 def test_folds_below_two_are_refused_by_the_parser(tmp_path, capsys):

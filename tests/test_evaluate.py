@@ -102,3 +102,21 @@ def test_evaluate_never_writes_over_its_inputs_and_checks_before_scoring(tmp_pat
     save_dataset(subset(chry, [i for i in range(816) if not chry.transcript(i)[1].any()][:5]), noncoding)
     assert main(["evaluate", "human", str(noncoding), "-q"]) == 1
     assert "noncoding.npz: no annotated TIS, nothing to score a model on" in capsys.readouterr().err
+
+
+def test_files_with_dotted_names_each_get_their_row(tmp_path, chry, capsys):
+    # rows were once keyed by the name's first part: hs.chrA's row was replaced by hs.chrB's
+    from conftest import subset
+
+    first, second = tmp_path / "hs.chrA.npz", tmp_path / "hs.chrB.npz"
+    save_dataset(subset(chry, list(range(0, 400, 4))), first)
+    save_dataset(subset(chry, list(range(400, 816, 4))), second)
+    assert main(["evaluate", "human", str(first), str(second), "-q", "--json", str(tmp_path / "m.json")]) == 0
+    results = json.loads((tmp_path / "m.json").read_text())["results"]
+    assert sorted(results) == ["hs.chrA", "hs.chrB"]
+    assert results["hs.chrA"]["transcripts"] == 100 and results["hs.chrB"]["transcripts"] == 104
+    copy = tmp_path / "other"
+    copy.mkdir()
+    save_dataset(subset(chry, [0, 1, 2, 3]), copy / "hs.chrA.npz")
+    assert main(["evaluate", "human", str(first), str(copy / "hs.chrA.npz"), "-q"]) == 1
+    assert "two data files named 'hs.chrA'" in capsys.readouterr().err

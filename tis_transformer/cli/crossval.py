@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from tis_transformer.cli.evaluate import COLUMNS
+from tis_transformer.predictor.input_files import data_name
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.data import find_data_files
-from tis_transformer.training.datasets import Dataset, load_dataset
+from tis_transformer.training.datasets import check_distinct_names, Dataset, load_dataset
 from tis_transformer.training.folds import plan_folds
 from tis_transformer.training.presets import resolve
 
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     settings.resolved = True
     check_options(settings, "train")
     files = find_data_files(args.data_path)
+    check_distinct_names(files)
     out_dir = Path(args.output_dir)
     existing = next(p for p in [out_dir.absolute(), *out_dir.absolute().parents] if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK):
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         train(fold, "train")
         card = _card(fold_dir / "model.onnx")
         for path in plan["test"]:
-            stem = path.name.split(".")[0]
+            stem = data_name(path)
             _predict(fold_dir / "model.onnx", load_dataset(path), out_dir / "predictions" / f"{stem}.tsv")
             rows.append({"fold": number, "file": path.name, "validated_on": plan["val"].name,
                          **{c: card["metrics"][stem][c] for c in COLUMNS}})

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tis_transformer.predictor.input_files import data_name
 from tis_transformer.predictor.metrics import atg_mask, tis_metrics, top_1_accuracy
-from tis_transformer.training.datasets import Dataset, load_dataset
+from tis_transformer.training.datasets import check_distinct_names, Dataset, load_dataset
 from tis_transformer.predictor.read import InputError
 
 log = logging.getLogger("tis_transformer")
@@ -48,11 +49,11 @@ def _warn_if_trained_on(metadata: dict, data: list) -> None:
     from tis_transformer.predictor.runner import card_file_names
 
     def stems(key: str) -> set:
-        return {name.split(".")[0] for name in card_file_names(metadata, key) or []}
+        return {data_name(name) for name in card_file_names(metadata, key) or []}
 
     trained, validated = stems("trained_on"), stems("validated_on")
     for path in data:
-        stem = Path(path).name.split(".")[0]
+        stem = data_name(path)
         if stem in trained:
             log.warning("%s: the model's card lists %s among its training files: these metrics are not held out",
                         path, stem)
@@ -98,6 +99,7 @@ def run(args) -> int:
     """Score the model on each data file; print a table, optionally write JSON."""
     if args.json:
         _check_json_output(args.json, args.model, args.data)
+    check_distinct_names(args.data)
     for path in args.data:  # every file checked before any is scored; each is read again to score it
         if not load_dataset(path).tis.size:
             raise InputError(f"{path}: no annotated TIS, nothing to score a model on")
@@ -112,7 +114,7 @@ def run(args) -> int:
     for path in args.data:
         data = load_dataset(path)
         tokens = [data.transcript(i)[0] for i in range(len(data))]
-        results[Path(path).name.split(".")[0]] = score_dataset(data, predict(tokens))
+        results[data_name(path)] = score_dataset(data, predict(tokens))
         log.info("%s done", path)
     print(markdown_table(results))
     if args.json:

@@ -21,6 +21,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from tis_transformer import __version__
 from tis_transformer.predictor.features import FEATURE_NAMES
+from tis_transformer.predictor.input_files import data_name
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.checkpoints import transfer_weights
 from tis_transformer.training.data import TranscriptData
@@ -313,8 +314,8 @@ def _ship(args, task: str, data: TranscriptData, ckpt: str, summary: dict, progr
     }
     description = (f"TIS Transformer trained by tis-transformer {__version__} on "
                    f"{', '.join(p.name for p in data.split['train'])} (preset {args.preset})")
-    scored = {p.name.split(".")[0]: _load(data, "val", i) for i, p in enumerate(data.split["val"])}
-    held = {p.name.split(".")[0]: _load(data, "test", i) for i, p in enumerate(data.split["test"])}
+    scored = {data_name(p): _load(data, "val", i) for i, p in enumerate(data.split["val"])}
+    held = {data_name(p): _load(data, "test", i) for i, p in enumerate(data.split["test"])}
     card["training_seconds"]["total"] = round(time.time() - started, 1)
     variant = None
     if alone is not None:

@@ -26,3 +26,13 @@ def one_line(error: BaseException) -> str:
     """An exception's message on one line (its type's name when it has none)."""
     text = " ".join(str(error).split())
     return text or type(error).__name__
+
+
+def data_name(path: str | Path) -> str:
+    """A data file's name without its format suffix (``.npz``, ``.npy``, ``.npy.gz``): what tables and model cards
+    call it. Only that suffix goes: ``hs.chr1.npz`` and ``mm.chr1.npz`` stay two names."""
+    name = Path(path).name
+    for suffix in (".npy.gz", ".npz", ".npy"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)]
+    return name

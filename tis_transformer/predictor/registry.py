@@ -6,6 +6,7 @@ import glob
 import json
 from pathlib import Path
 
+from tis_transformer.predictor.input_files import data_name
 from tis_transformer.predictor.read import InputError
 
 # the shipped models are package data beside the subpackages
@@ -33,7 +34,7 @@ def held_out_model(chromosome: str) -> str | None:
     None when no shipped model held that chromosome out.
     """
     candidates = [name for name, meta in shipped_models().items()
-                  if chromosome in {str(h).split(".")[0] for h in meta.get("held_out", [])}]
+                  if chromosome in {data_name(h) for h in meta.get("held_out", [])}]
     if DEFAULT_MODEL in candidates:
         return DEFAULT_MODEL
     return candidates[0] if candidates else None

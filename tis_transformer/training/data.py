@@ -15,7 +15,7 @@ from tis_transformer.predictor.model_inputs import ModelInputs
 from tis_transformer.predictor.read import InputError
 from tis_transformer.predictor.tokens import PAD
 from tis_transformer.predictor.trees import TreeScorer
-from tis_transformer.training.datasets import concatenate, Dataset, load_dataset
+from tis_transformer.training.datasets import check_distinct_names, concatenate, Dataset, load_dataset
 from tis_transformer.training.feature_tables import fit_feature_tables
 
 DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
@@ -173,6 +173,7 @@ def split_files(data_path: str | Path, val_set: list[str], test_set: list[str]) 
         if twin is not None:
             raise InputError(f"{p}: holds the same data as the training file {twin}; it would be trained and "
                              f"evaluated on")
+    check_distinct_names(train + val + test)
     return {"train": train, "val": val, "test": test}
 
 

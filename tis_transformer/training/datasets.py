@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tis_transformer.predictor.input_files import open_binary
+from tis_transformer.predictor.input_files import data_name, open_binary
 from tis_transformer.predictor.npy import load_npy
 from tis_transformer.predictor.read import InputError
 
@@ -228,3 +228,14 @@ def concatenate(datasets: list) -> Dataset:
         offsets=np.concatenate(offsets),
         tis=np.concatenate([d.tis + s for d, s in zip(datasets, shifts)]),
     )
+
+
+def check_distinct_names(files: list) -> None:
+    """Refuse two data files of one name (``chr1.npz`` and ``chr1.npy.gz``, or the same name in two folders):
+    metrics, predictions and model cards are keyed by that name, so one would silently replace the other."""
+    seen: dict[str, Path] = {}
+    for path in map(Path, files):
+        other = seen.setdefault(data_name(path), path)
+        if other != path:
+            raise InputError(f"{other} and {path}: two data files named {data_name(path)!r}; results are kept by "
+                             "that name, so rename one")
