@@ -172,3 +172,30 @@ def test_a_tis_table_matching_no_transcript_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "none of its 2 transcript ids is in" in err and "version suffixes" in err
     assert not (tmp_path / "t.npz").exists()
+
+
+def test_a_tis_table_off_by_some_nucleotides_is_refused_with_the_shift(tmp_path, chry, capsys):
+    # a 0-based table (or one naming the CDS's last nucleotide) once trained a model on noise without a word
+    from tis_transformer.predictor.tokens import decode
+    from conftest import subset
+
+    part = subset(chry, list(range(0, 816, 2)))
+    fasta, rows = tmp_path / "t.fa", []
+    with open(fasta, "w") as handle:
+        for i in range(len(part)):
+            tokens, labels = part.transcript(i)
+            handle.write(f">{part.ids[i]}\n{decode(tokens)}\n")
+            # TISs at least 3 nt from either end, so that every shifted position is in the transcript
+            rows += [(part.ids[i], int(p) + 1) for p in np.flatnonzero(labels) if 3 <= p < len(tokens) - 5]
+    assert len(rows) >= 20
+    for shift, hint in ((0, None), (-1, "moved by +1 nt"), (2, "moved by -2 nt")):
+        table = tmp_path / f"tis{shift}.tsv"
+        table.write_text("".join(f"{name}\t{position + shift}\n" for name, position in rows))
+        out = tmp_path / f"t{shift}.npz"
+        status = main(["prepare", str(fasta), str(out), "--tis_table", str(table)])
+        err = capsys.readouterr().err
+        if hint is None:
+            assert status == 0 and out.exists()
+        else:
+            assert status == 1 and not out.exists() and len(err.strip().splitlines()) == 1
+            assert f"of {len(rows)} TISs lie at ATG or a codon one letter from it; {hint}" in err, err
