@@ -61,6 +61,8 @@ def _checkpoint(model, path):
 def test_checkpoints_that_cannot_be_resumed_or_transferred(capsys, small_split, tmp_path):
     tis = _checkpoint(TISModel(TINY), tmp_path / "tis.ckpt")
     mlm = _checkpoint(MLMModel(TINY), tmp_path / "mlm.ckpt")
+    prefit = {"prefit_feature_head": 0, "prefit_other_weight": 2.0, "trees": 0, "tree_stages": 2, "isoform_trees": True}
+    prefitted = _checkpoint(TISModel(TINY, prefit=prefit), tmp_path / "prefitted.ckpt")
     data = str(small_split / "val.npz")
     for options, message in [
         (["--resume", str(tmp_path / "nope.ckpt")], "--resume " + str(tmp_path / "nope.ckpt") + ": no such file"),
@@ -68,6 +70,9 @@ def test_checkpoints_that_cannot_be_resumed_or_transferred(capsys, small_split, 
         (["--transfer_checkpoint", data], f"--transfer_checkpoint {data}: not a training checkpoint"),
         (["--resume", tis, "--dim", "24"], "the run was trained with dim 16, this one asks 24"),
         (["--resume", mlm], "a pretraining run's checkpoint cannot resume train"),
+        # the trees were fitted once: a resumed run that asked for others once kept them and carded the new ones
+        (["--resume", prefitted, "--prefit_other_weight", "5"], "fitted with prefit_other_weight 2.0, this one asks 5.0"),
+        (["--resume", prefitted, "--tree_stages", "1"], "fitted with tree_stages 2, this one asks 1"),
     ]:
         assert message in refused(capsys, small_split, tmp_path, *options), options
     assert "a TIS model's (train) checkpoint cannot resume pretrain" in refused(

@@ -501,3 +501,25 @@ def test_bad_training_input_is_one_line_and_writes_nothing(small_split, tmp_path
         errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
         assert len(errors) == 1 and message in errors[0], (argv, errors)
     assert not list(out.parent.iterdir()) and not (tmp_path / "runs").exists()
+
+
+def test_a_resumed_run_still_weighs_the_first_runs_candidates(small_split, tmp_path, capsys):
+    # a resumed run once chose among its own epochs only: the prefitted model and the earlier best were forgotten
+    base = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--limit_train_batches", "2",
+            "--limit_val_batches", "2", "--limit_test_batches", "1", "--max_tokens", "6000", "--log_dir",
+            str(tmp_path), "--no_progress_bar", "--orf_features", "--feature_head", "8", "--prefit_feature_head", "1",
+            *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
+    assert main(base + ["--max_epochs", "1", "--name", "first"]) == 0
+    first = json.loads(next(tmp_path.rglob("first/**/test_metrics.json")).read_text())
+    last = next(tmp_path.rglob("first/**/last.ckpt"))
+    assert main(base + ["--max_epochs", "2", "--name", "resumed", "--resume", str(last)]) == 0
+    resumed = json.loads(next(tmp_path.rglob("resumed/**/test_metrics.json")).read_text())
+    assert resumed["val_pr_auc"]["prefit"] == first["val_pr_auc"]["prefit"] is not None
+    assert resumed["val_pr_auc"]["best_trained"] >= first["val_pr_auc"]["best_trained"]
+    scores = {"prefit": resumed["val_pr_auc"]["prefit"], "trained": resumed["val_pr_auc"]["best_trained"]}
+    chosen = Path(resumed["checkpoint"])
+    assert chosen.is_file()
+    if scores["trained"] > scores["prefit"]:
+        assert chosen.name.startswith("best-")
+    else:
+        assert chosen == last.parent / "prefit.ckpt"

@@ -26,7 +26,8 @@ from tis_transformer.predictor.read import InputError
 from tis_transformer.training.checkpoints import transfer_weights
 from tis_transformer.training.data import TranscriptData
 from tis_transformer.training.modules import MLMModel, TISModel
-from tis_transformer.training.option_checks import check_accelerator, check_ranges, check_resume, read_checkpoint
+from tis_transformer.training.option_checks import (PREFIT_OPTIONS, check_accelerator, check_ranges, check_resume,
+                                                    read_checkpoint)
 from tis_transformer.training.options import option_fields
 from tis_transformer.training.presets import resolve, settings
 from tis_transformer.training.run_progress import PerformerProgress, RunProgress
@@ -99,7 +100,7 @@ def check_options(args: argparse.Namespace, task: str) -> None:
     if getattr(args, "transfer_checkpoint", None):
         read_checkpoint(args.transfer_checkpoint, "transfer_checkpoint")
     if args.resume:
-        check_resume(args.resume, _network_config(args), task)
+        check_resume(args.resume, _network_config(args), task, args)
 
 
 def _check_labels(data: TranscriptData) -> None:
@@ -123,6 +124,27 @@ def _estimates(args, task: str, output: bool) -> dict:
     if output:
         stages["export"] = EXPORT_SECONDS
     return stages
+
+
+def _earlier_candidates(resume: str) -> tuple:
+    """``((path, score) or None, prefit path, prefit score or None)`` of the run a ``--resume`` checkpoint ends.
+
+    Lightning forgets the best score when a resumed run writes to a new folder, and the prefitted model was
+    scored only by the first run: both are read back from the checkpoint, their files from its folder.
+    """
+    saved = read_checkpoint(resume, "resume")
+    folder = Path(resume).parent
+    best = None
+    for key, state in (saved.get("callbacks") or {}).items():
+        if key.startswith("ModelCheckpoint") and state.get("monitor") == "val_pr_auc" \
+                and state.get("best_model_score") is not None:
+            path = Path(state.get("best_model_path") or "")
+            path = path if path.is_file() else folder / path.name
+            if path.is_file():
+                best = (str(path), float(state["best_model_score"]))
+    prefit_path = folder / "prefit.ckpt"
+    score = saved.get("prefit_val_pr_auc")
+    return best, prefit_path, (float(score) if score is not None and prefit_path.is_file() else None)
 
 
 def _builds_alone_variant(args, task: str) -> bool:
@@ -179,7 +201,8 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     prefit_score = None
     if task == "train":
         model = TISModel(network, lr=args.lr, decay_rate=args.decay_rate, pos_weight=args.pos_weight,
-                         freeze_feature_head=bool(args.prefit_feature_head), start_loss=args.start_loss)
+                         freeze_feature_head=bool(args.prefit_feature_head), start_loss=args.start_loss,
+                         prefit={key: getattr(args, key) for key in PREFIT_OPTIONS})
         if args.transfer_checkpoint:
             transfer_weights(model, args.transfer_checkpoint)
         if args.prefit_feature_head and not args.resume:
@@ -220,8 +243,9 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     if task == "train" and args.prefit_feature_head and not args.resume:
         # the starting point is a candidate model of its own: score and keep it
         scored = trainer.validate(model, datamodule=data, verbose=False)
-        trainer.save_checkpoint(prefit_path)
         prefit_score = float(scored[0]["val_pr_auc"]) if scored and "val_pr_auc" in scored[0] else None
+        model.prefit_score = prefit_score
+        trainer.save_checkpoint(prefit_path)
         print(f"prefit model: {json.dumps(scored[0] if scored else {}, default=float)}", file=sys.stderr, flush=True)
     fit_started = time.time()
     if args.max_epochs != 0:
@@ -230,6 +254,11 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     wall = time.time() - fit_started
     ckpt = checkpoint.best_model_path or latest.best_model_path
     trained_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
+    if task == "train" and args.resume:
+        # the run resumed from keeps its candidates: its best checkpoint and the prefitted model it started from
+        earlier, prefit_path, prefit_score = _earlier_candidates(args.resume)
+        if earlier and (trained_score is None or earlier[1] > trained_score):
+            ckpt, trained_score = earlier
     if prefit_score is not None and (trained_score is None or not trained_score > prefit_score):
         ckpt = str(prefit_path)  # the Performer did not validate higher than the model it started from
     results = []

@@ -64,14 +64,21 @@ class TISModel(_Base):
     start_loss : bool
         Train on the loss at ATGs and annotated TISs only (needs input
         features, which mark the ATGs).
+    prefit : dict, optional
+        The settings the feature head and trees were fitted with, recorded in
+        checkpoints so that ``--resume`` can refuse others.
     """
 
     def __init__(self, network: dict | None = None, lr: float = 1e-3, decay_rate: float = 0.95,
-                 pos_weight: float = 1.0, freeze_feature_head: bool = False, start_loss: bool = False):
+                 pos_weight: float = 1.0, freeze_feature_head: bool = False, start_loss: bool = False,
+                 prefit: dict | None = None):
         network = {**(network or {}), "num_outputs": 1}
         super().__init__(network, lr, decay_rate)
         self.save_hyperparameters()
         self._collected: list = []
+        # validation PR AUC of the prefitted model this run started from, carried by every checkpoint so that a
+        # resumed run still weighs that model against the ones it trains
+        self.prefit_score: float | None = None
         if freeze_feature_head and self.network.feature_head is not None:
             # fitted on every training row by prefit_feature_head; the rest of the network learns on top of it
             self.network.feature_head.requires_grad_(False)
@@ -103,7 +110,12 @@ class TISModel(_Base):
         data = getattr(self.trainer, "datamodule", None)
         self.network.set_feature_tables(getattr(data, "tables", None))
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.prefit_score is not None:
+            checkpoint["prefit_val_pr_auc"] = self.prefit_score
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.prefit_score = checkpoint.get("prefit_val_pr_auc")
         # the trees' size is known only now: size their buffers for load_state_dict
         state = checkpoint.get("state_dict", {})
         if self.network.config.tree_blend:

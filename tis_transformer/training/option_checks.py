@@ -35,6 +35,8 @@ _RANGES = {
 # the network settings that shape its weights: a checkpoint resumes only into the same ones
 _ARCHITECTURE = ("dim", "depth", "heads", "dim_head", "local_attn_heads", "local_window_size", "nb_features",
                  "generalized_attention", "ff_glu", "reversible", "n_features", "feature_head", "tree_blend")
+# fixed once the feature head and trees are fitted: a resumed run keeps the checkpoint's
+PREFIT_OPTIONS = ("prefit_feature_head", "prefit_other_weight", "trees", "tree_stages", "isoform_trees")
 _PRECISIONS = ("64-true", "64", "32-true", "32", "16-true", "16-mixed", "16", "bf16-true", "bf16-mixed", "bf16",
                "transformer-engine", "transformer-engine-float16")
 
@@ -97,8 +99,8 @@ def unreadable_reason(error: BaseException) -> str:
     return one_line(error)[:160]
 
 
-def check_resume(path: str, network: dict, task: str) -> None:
-    """Refuse a ``--resume`` checkpoint of another kind of run or architecture than the one asked for."""
+def check_resume(path: str, network: dict, task: str, args=None) -> None:
+    """Refuse a ``--resume`` checkpoint of another kind of run, architecture or prefit settings than asked for."""
     checkpoint = read_checkpoint(path, "resume")
     saved = checkpoint.get("hyper_parameters", {}).get("network")
     if not isinstance(saved, dict):
@@ -111,3 +113,9 @@ def check_resume(path: str, network: dict, task: str) -> None:
         key = differing[0]
         raise InputError(f"--resume {path}: the run was trained with {key} {saved[key]}, this one asks "
                          f"{network[key]}; resume with the options (preset, config) it was started with")
+    prefit = checkpoint.get("hyper_parameters", {}).get("prefit") or {}
+    for key, value in prefit.items():  # checkpoints before this record have none: nothing to compare
+        if args is not None and hasattr(args, key) and getattr(args, key) != value:
+            raise InputError(f"--resume {path}: the run's feature head and trees were fitted with {key} {value}, "
+                             f"this one asks {getattr(args, key)}; resume with the options (preset, config) it "
+                             "was started with")
