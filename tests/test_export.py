@@ -141,6 +141,19 @@ def test_layer_graphs_match_the_whole_graph(exported, real_transcripts):
             assert np.abs(predictor.layered.predict(tokens) - whole).max() <= 1e-5
 
 
+def test_a_layer_graph_that_is_another_model_is_refused_in_one_line(exported, tmp_path):
+    # train -o NAME.step.onnx once wrote a whole model there; impute then failed with a traceback
+    import shutil
+    from tis_transformer.predictor.read import InputError
+
+    _, path, _ = exported
+    for suffix in (".onnx", ".summary.onnx", ".json"):
+        shutil.copy(path.with_suffix(suffix), tmp_path / ("copy" + suffix))
+    shutil.copy(path, tmp_path / "copy.step.onnx")
+    with pytest.raises(InputError, match=r"copy.step.onnx: not a layer graph of copy.onnx \(inputs \['tokens'\]\)"):
+        Predictor(str(tmp_path / "copy.onnx"), device="cpu")
+
+
 def test_long_transcripts_take_the_layered_path(exported, real_transcripts, monkeypatch):
     _, path, _ = exported
     predictor = Predictor(str(path), device="cpu")

@@ -77,3 +77,8 @@ def test_check_output_refuses_before_training(small_split, tmp_path):
     with pytest.raises(InputError, match="is a directory"):
         check_output(tmp_path / "folder.onnx", [])
     assert check_output(tmp_path / "fine.onnx", [small_split / "val.npz"]) == tmp_path / "fine.onnx"
+    # another model's layer graph under that name once broke it (impute then failed with a traceback)
+    for name, owner in (("m1.step.onnx", "m1.onnx"), ("m1.summary.onnx", "m1.onnx"), ("a.b.window32.onnx", "a.b.onnx")):
+        with pytest.raises(InputError, match=f"is a graph of the model {owner}; choose another name"):
+            check_output(tmp_path / name, [])
+    assert check_output(tmp_path / "m1.alone.onnx", []) == tmp_path / "m1.alone.onnx"

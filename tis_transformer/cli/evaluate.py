@@ -129,7 +129,7 @@ def run(args) -> int:
 def _check_json_output(path: str, model: str, data: list) -> None:
     """Refuse, before any scoring, a JSON path that cannot be written, is an input or is a file of the model."""
     from tis_transformer.predictor.output_files import check_outputs, refuse_writing_model_files
-    from tis_transformer.predictor.registry import model_files, resolve_model
+    from tis_transformer.predictor.registry import paired_files, resolve_model
 
     check_outputs([(path, "json")], inputs=[model, *data])
     if not str(model).endswith(".ckpt"):
@@ -137,4 +137,4 @@ def _check_json_output(path: str, model: str, data: list) -> None:
         with contextlib.suppress(InputError):  # a model that is not found is refused when it is opened
             resolved = resolve_model(model)
         if resolved is not None:
-            refuse_writing_model_files([(path, "json")], model_files(resolved))
+            refuse_writing_model_files([(path, "json")], paired_files(resolved))

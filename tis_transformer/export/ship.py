@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -88,6 +89,10 @@ def check_output(path: str | Path, inputs: list) -> Path:
     path = Path(path)
     if path.suffix != ".onnx":
         raise InputError(f"{path}: the model's name must end in .onnx")
+    graph = re.search(r"\.(summary|step|window\d+)\.onnx$", path.name)
+    if graph:  # the predictor reads such a file as a graph of the model named without it
+        raise InputError(f"{path}: a name ending in .{graph.group(1)}.onnx is a graph of the model "
+                         f"{path.name[:graph.start()]}.onnx; choose another name")
     folder = path.resolve().parent
     if not folder.is_dir():
         raise InputError(f"{path}: folder {folder} does not exist")

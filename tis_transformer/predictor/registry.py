@@ -65,7 +65,7 @@ def resolve_model(model: str | None) -> Path:
     raise InputError(f"{name}: no such model file or shipped model (shipped: {known})")
 
 
-def model_files(path: str | Path) -> list:
+def paired_files(path: str | Path) -> list:
     """The files an ONNX model at ``path`` is made of or paired with (see ``runner.Predictor.files``)."""
     path = Path(path)
     stem = path.name[:-len(".onnx")] if path.name.endswith(".onnx") else path.name

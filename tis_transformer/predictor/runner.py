@@ -13,7 +13,7 @@ from tis_transformer.predictor.batch import batched_predictions
 from tis_transformer.predictor.isoforms import IsoformIndex
 from tis_transformer.predictor.model_inputs import ModelInputs
 from tis_transformer.predictor.read import InputError
-from tis_transformer.predictor.registry import FORMAT_VERSION, model_files, resolve_model
+from tis_transformer.predictor.registry import FORMAT_VERSION, paired_files, resolve_model
 from tis_transformer.predictor.tokens import PAD
 
 log = logging.getLogger("tis_transformer")
@@ -202,7 +202,7 @@ class Predictor:
         layer and short-window graphs: overwriting any of them breaks the
         model for the next run.
         """
-        return model_files(self.path)
+        return paired_files(self.path)
 
     @property
     def uses_features(self) -> bool:
@@ -327,6 +327,11 @@ class _LayeredRunner:
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise InputError(f"{path}: its layer graphs are not usable ({message})") from None
+        for graph, session, needed in ((summary_path, summary, {"layer", "start", "x2", "valid"}),
+                                       (step_path, step, {"layer", "start", "x1_halo", "context", "k_sum"})):
+            if not needed <= {i.name for i in session.get_inputs()}:  # e.g. another model written under its name
+                raise InputError(f"{graph}: not a layer graph of {path.name} (inputs "
+                                 f"{[i.name for i in session.get_inputs()]}); export the model again")
         return cls(summary, step, json.loads(metadata["architecture"]), inputs=inputs)
 
     def predict(self, tokens: np.ndarray, isoforms: IsoformIndex | None = None) -> np.ndarray:
