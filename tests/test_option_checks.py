@@ -71,6 +71,8 @@ def test_checkpoints_that_cannot_be_resumed_or_transferred(capsys, small_split, 
         (["--resume", tis, "--dim", "24"], "the run was trained with dim 16, this one asks 24"),
         (["--resume", mlm], "a pretraining run's checkpoint cannot resume train"),
         # the trees were fitted once: a resumed run that asked for others once kept them and carded the new ones
+        (["--transfer_checkpoint", mlm, "--dim", "24"], f"--transfer_checkpoint {mlm}: its network has dim 16, this "
+                                                        "run asks 24"),
         (["--resume", prefitted, "--prefit_other_weight", "5"], "fitted with prefit_other_weight 2.0, this one asks 5.0"),
         (["--resume", prefitted, "--tree_stages", "1"], "fitted with tree_stages 2, this one asks 1"),
     ]:

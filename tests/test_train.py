@@ -415,6 +415,8 @@ def test_train_to_a_model_in_one_command(small_split, tmp_path, capsys):
                  "--log_dir", str(tmp_path / "runs"), "--no_progress_bar"]) == 0
     summary = json.loads(next((tmp_path / "runs").rglob("test_metrics.json")).read_text())
     assert summary["model"]["path"] == str(out)
+    # stdout is the summary alone (torch.onnx once printed its export steps there)
+    assert json.loads(capsys.readouterr().out)["model"]["path"] == str(out)
     written = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
     # no window graphs below a 32-nt window; the alone variant has no transformer layers, so no graphs but its own
     assert written == sorted([p.name for p in model_files(out, 32)] + ["mine.alone.json", "mine.alone.onnx"])
@@ -523,3 +525,21 @@ def test_a_resumed_run_still_weighs_the_first_runs_candidates(small_split, tmp_p
         assert chosen.name.startswith("best-")
     else:
         assert chosen == last.parent / "prefit.ckpt"
+
+
+def test_ctrl_c_while_training_ends_as_everywhere_else(small_split, tmp_path, capsys, monkeypatch):
+    # Lightning turned Ctrl-C into exit status 1 and left SIGINT ignored
+    import signal
+    from tis_transformer.training.modules import TISModel
+
+    def interrupted(self, batch, batch_idx):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(TISModel, "training_step", interrupted)
+    before = signal.getsignal(signal.SIGINT)
+    args = ["train", str(small_split), "val.npz", "test.npz", "--preset", "original", "--max_epochs", "1",
+            "--limit_train_batches", "2", "--limit_val_batches", "1", "--max_tokens", "6000", "--log_dir", str(tmp_path),
+            "--no_progress_bar", "-o", str(tmp_path / "m.onnx"),
+            *sum(([f"--{k}", str(v)] for k, v in TINY.items() if "dropout" not in k), [])]
+    assert main(args) == 130
+    assert "tis-transformer: interrupted" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) == before and not (tmp_path / "m.onnx").exists()

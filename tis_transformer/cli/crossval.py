@@ -13,6 +13,8 @@ import argparse
 import csv
 import logging
 import os
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 
@@ -80,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
         fold.val_set, fold.test_set = str(plan["val"]), ",".join(str(p) for p in plan["test"])
         fold.output = str(fold_dir / "model.onnx")
         fold.name = f"fold_{number}"
+        # the card's recipe: the crossval command and which files this fold held out
+        fold.training_command = (f"tis-transformer {shlex.join(sys.argv[1:])} (fold {number}: validated on "
+                                 f"{plan['val'].name}, tested on {tests})" if sys.argv[1:2] == ["crossval"] else "")
         if "log_dir" not in settings.typed:
             fold.log_dir = str(fold_dir / "runs")
         train(fold, "train")

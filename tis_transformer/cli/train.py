@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,7 +29,7 @@ from tis_transformer.training.checkpoints import transfer_weights
 from tis_transformer.training.data import TranscriptData
 from tis_transformer.training.modules import MLMModel, TISModel
 from tis_transformer.training.option_checks import (PREFIT_OPTIONS, check_accelerator, check_ranges, check_resume,
-                                                    read_checkpoint)
+                                                    check_transfer, read_checkpoint)
 from tis_transformer.training.options import option_fields
 from tis_transformer.training.presets import resolve, settings
 from tis_transformer.training.run_progress import PerformerProgress, RunProgress
@@ -98,7 +100,7 @@ def check_options(args: argparse.Namespace, task: str) -> None:
     _seconds(args.max_time)
     check_accelerator(args)
     if getattr(args, "transfer_checkpoint", None):
-        read_checkpoint(args.transfer_checkpoint, "transfer_checkpoint")
+        check_transfer(args.transfer_checkpoint, _network_config(args))
     if args.resume:
         check_resume(args.resume, _network_config(args), task, args)
 
@@ -124,6 +126,22 @@ def _estimates(args, task: str, output: bool) -> dict:
     if output:
         stages["export"] = EXPORT_SECONDS
     return stages
+
+
+def _interruptible(trainer, method, *args, **kwargs):
+    """Call a Trainer method so that Ctrl-C ends the command as it does elsewhere (exit 130, one line).
+
+    Lightning turns Ctrl-C into ``sys.exit(1)`` and leaves SIGINT ignored; the
+    handler is put back and the interrupt raised again for ``main`` to report.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        return method(*args, **kwargs)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        signal.signal(signal.SIGINT, previous)
+        raise KeyboardInterrupt from None
 
 
 def _earlier_candidates(resume: str) -> tuple:
@@ -242,7 +260,7 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     prefit_path = Path(logger.log_dir) / "checkpoints" / "prefit.ckpt"
     if task == "train" and args.prefit_feature_head and not args.resume:
         # the starting point is a candidate model of its own: score and keep it
-        scored = trainer.validate(model, datamodule=data, verbose=False)
+        scored = _interruptible(trainer, trainer.validate, model, datamodule=data, verbose=False)
         prefit_score = float(scored[0]["val_pr_auc"]) if scored and "val_pr_auc" in scored[0] else None
         model.prefit_score = prefit_score
         trainer.save_checkpoint(prefit_path)
@@ -250,7 +268,7 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     fit_started = time.time()
     if args.max_epochs != 0:
         progress.stage("Performer")
-        trainer.fit(model, datamodule=data, ckpt_path=args.resume)
+        _interruptible(trainer, trainer.fit, model, datamodule=data, ckpt_path=args.resume)
     wall = time.time() - fit_started
     ckpt = checkpoint.best_model_path or latest.best_model_path
     trained_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
@@ -264,7 +282,7 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     results = []
     if args.limit_test_batches and not output and data.split["test"]:
         progress.stage("test")
-        results = trainer.test(model, datamodule=data, ckpt_path=ckpt or None, verbose=False)
+        results = _interruptible(trainer, trainer.test, model, datamodule=data, ckpt_path=ckpt or None, verbose=False)
     if not trainer.is_global_zero:
         return 0
     summary = {"task": task, "checkpoint": ckpt, "train_files": [p.name for p in data.split["train"]],
@@ -274,7 +292,8 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
                "train_nucleotides": getattr(model, "train_nucleotides", 0),
                "train_nt_per_s": round(getattr(model, "train_nucleotides", 0)
                                        / max(getattr(model, "train_seconds", 0), 1e-9)),
-               "val_pr_auc": {"prefit": prefit_score, "best_trained": trained_score}}
+               **({"val_pr_auc": {"prefit": prefit_score, "best_trained": trained_score}} if task == "train"
+                  else {"val_loss": {"best": trained_score}})}
     if results:
         summary["test"] = getattr(model, "test_results", None) or results[0]
     if output:
@@ -337,7 +356,8 @@ def _ship(args, task: str, data: TranscriptData, ckpt: str, summary: dict, progr
         "settings": settings(args, task),
         "chosen_checkpoint": "prefit" if Path(ckpt).name == "prefit.ckpt" else Path(ckpt).name,
         "val_pr_auc": summary["val_pr_auc"],
-        "training_command": "tis-transformer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "",
+        "training_command": getattr(args, "training_command", None) or (
+            "tis-transformer " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""),
         "training_seconds": {k: round(v, 1) for k, v in stages.items()},
         "trained_with": f"tis-transformer {__version__}",
     }

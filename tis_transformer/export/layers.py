@@ -21,6 +21,8 @@ stacked tensors, so one file serves every layer.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import torch
@@ -185,7 +187,8 @@ def export_layer_graphs(network: TISNetwork, path: str | Path, logit_offset: flo
         step_names.append("features_halo")
         step_shapes.append({1: halo})
     outputs = []
-    with torch.no_grad():
+    # torch.onnx reports its steps on stdout, which carries the command's JSON summary
+    with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):
         summary = torch.onnx.export(
             SummaryGraph(network, logit_offset).eval(), tuple(summary_in),
             dynamo=True, opset_version=OPSET, optimize=True,

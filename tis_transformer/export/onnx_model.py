@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import json
 import logging
+import sys
 import zlib
 from pathlib import Path
 
@@ -82,7 +84,8 @@ def _export_graph(module: ExportableTIS, path: Path) -> None:
         inputs += (torch.rand(2, example.shape[1], network.config.input_columns),)
         names.append("features")
         shapes["features"] = {0: batch, 1: length}
-    with torch.no_grad():
+    # torch.onnx reports its steps on stdout, which carries the command's JSON summary
+    with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):
         program = torch.onnx.export(
             module, inputs, dynamo=True, input_names=names, output_names=["probabilities"],
             dynamic_shapes=shapes, opset_version=OPSET, optimize=True, external_data=False,

@@ -74,7 +74,8 @@ def score_files(onnx_path: str | Path, files: dict, alone: bool = False) -> tupl
         seconds = time.perf_counter() - started
         metrics[name] = score_dataset(data, probabilities)
         speed[name] = round(data.tokens.size / max(seconds, 1e-9))
-        log.info("%s: %s, %d nt/s", name, json.dumps(metrics[name]), speed[name])
+        log.info("%s%s: %s, %d nt/s", name, ", each transcript alone" if alone else "", json.dumps(metrics[name]),
+                 speed[name])
     return metrics, speed
 
 

@@ -44,6 +44,11 @@ def transfer_weights(model: TISModel, checkpoint: str | Path) -> None:
                 "feature_shift", "feature_scale",
                 "non_atg_logit_shift", "non_start_logit_shift", "tree_model", "tree_stage_one")
     missing = [k for k in own if k not in kept and not any(part in k for part in optional)]
+    reshaped = [k for k in missing if k in state]
+    if reshaped:
+        key = reshaped[0]
+        raise InputError(f"{checkpoint}: checkpoint does not match the architecture ({len(reshaped)} tensors of "
+                         f"other shapes, e.g. {key}: {tuple(state[key].shape)} there, {tuple(own[key].shape)} here)")
     if missing:
         raise InputError(f"{checkpoint}: checkpoint does not match the architecture "
                          f"({len(missing)} tensors missing, e.g. {missing[0]})")

@@ -99,6 +99,19 @@ def unreadable_reason(error: BaseException) -> str:
     return one_line(error)[:160]
 
 
+def check_transfer(path: str, network: dict) -> None:
+    """Refuse, before any data is read, a ``--transfer_checkpoint`` whose transformer has another shape."""
+    saved = read_checkpoint(path, "transfer_checkpoint").get("hyper_parameters", {}).get("network")
+    if not isinstance(saved, dict):
+        return  # no record to compare: the weights' shapes are compared when they are loaded
+    # the feature head, features and trees are this run's own: only the transformer's shape must agree
+    for key in _ARCHITECTURE:
+        if key not in ("n_features", "feature_head", "tree_blend") and key in network and key in saved \
+                and saved[key] != network[key]:
+            raise InputError(f"--transfer_checkpoint {path}: its network has {key} {saved[key]}, this run asks "
+                             f"{network[key]}; train with the architecture options it was trained with")
+
+
 def check_resume(path: str, network: dict, task: str, args=None) -> None:
     """Refuse a ``--resume`` checkpoint of another kind of run, architecture or prefit settings than asked for."""
     checkpoint = read_checkpoint(path, "resume")
