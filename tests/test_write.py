@@ -8,7 +8,7 @@ import pytest
 from tis_transformer.predictor.orfs import TABLE_COLUMNS
 from tis_transformer.predictor.read import InputError, load_npy, read_records
 from tis_transformer.predictor.tokens import encode
-from tis_transformer.predictor.write import OutputError, format_from_path, write_results
+from tis_transformer.predictor.write import OutputError, format_from_path, write_outputs, write_results
 
 SEED_RESULTS = Path(__file__).parent / "data" / "seed_results_example.npy"  # the original tool's results
 
@@ -254,3 +254,28 @@ def test_table_formats_stream(capsys):
         "tx1\t3\t0.9\tATG\t11\t9\t2\ttrue\tMA",
         "tx1\t11\t0.625\tAGG\t13\t3\t1\tfalse\tM",
     ]
+
+
+def test_an_id_starting_with_a_hash_survives_table_and_bed_readers(tmp_path, caplog):
+    # bedtools and pandas(comment="#") dropped the line of a transcript named '#hash'
+    import shutil
+    import subprocess
+
+    sequence = "GCCACCATGGCTGCTAAAGGCTGGTAAGCC"
+    tokens = encode(sequence)
+    results = [("#hash", tokens, np.full(len(tokens), 0.2, dtype=np.float32)),
+               ("ok", tokens, np.full(len(tokens), 0.2, dtype=np.float32))]
+    targets = [(str(tmp_path / "s.tsv"), None), (str(tmp_path / "s.bed"), None), (str(tmp_path / "s.gff3"), None)]
+    with caplog.at_level("WARNING", logger="tis_transformer"):
+        write_outputs(targets, iter(results), top_k=1)
+    assert [r.getMessage() for r in caplog.records].count(
+        "ids that start with '#' are written with %23 for it in bed, tsv outputs (#hash as %23hash): their readers "
+        "take lines that start with '#' for comments") == 1
+    rows = [line for line in (tmp_path / "s.tsv").read_text().splitlines() if not line.startswith("#")]
+    assert [row.split("\t")[0] for row in rows[1:]] == ["%23hash", "ok"]
+    assert "\n%23hash\t" in (tmp_path / "s.gff3").read_text()  # GFF3 escapes it as its spec says
+    bedtools = shutil.which("bedtools")
+    if bedtools:
+        result = subprocess.run([bedtools, "sort", "-i", str(tmp_path / "s.bed")], check=True, capture_output=True,
+                                text=True)
+        assert sorted(line.split("\t")[0] for line in result.stdout.splitlines()) == ["%23hash", "ok"]

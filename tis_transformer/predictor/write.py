@@ -13,9 +13,10 @@ that say which tool, model and mode made them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from pathlib import Path
-from typing import IO, Callable, Iterable
+from typing import IO, Callable, Iterable, Iterator
 from urllib.parse import quote
 
 import numpy as np
@@ -24,6 +25,8 @@ from tis_transformer.predictor.output_files import (FORMATS, POSITION_COLUMNS, S
                                                     open_output, check_distinct, format_from_path,
                                                     header_lines, parse_output)
 from tis_transformer.predictor.orfs import TABLE_COLUMNS, Site, site_table
+
+log = logging.getLogger("tis_transformer")
 
 __all__ = ["FORMATS", "STDOUT", "OutputError", "format_from_path", "parse_output", "write_outputs", "write_results"]
 
@@ -91,6 +94,9 @@ def write_outputs(
         ``transcripts_with_sites``.
     """
     chosen = [(path, format_from_path(path, fmt)) for path, fmt in targets]
+    tables = sorted({fmt for _, fmt in chosen} & {"tsv", "bed", "positions"})
+    if tables:
+        results = _saying_hashed_ids(results, tables)
     return write_streams(chosen, lambda handle, path, fmt: _Sink(handle, fmt, threshold, top_k, header or {}, path),
                          results, lambda result: site_table(*result, threshold=threshold, top_k=top_k),
                          lambda result: len(result[1]))
@@ -132,6 +138,18 @@ def write_streams(targets: list, make_sink: Callable, results: Iterable, sites_o
     return counts
 
 
+def _saying_hashed_ids(results: Iterable, formats: list) -> Iterator:
+    """The results, with one warning at the first id that tables and BED write percent-encoded."""
+    said = False
+    for result in results:
+        if not said and result[0].startswith("#"):
+            log.warning("ids that start with '#' are written with %%23 for it in %s outputs (%s as %s): their "
+                        "readers take lines that start with '#' for comments", ", ".join(formats), result[0],
+                        "%23" + result[0][1:])
+            said = True
+        yield result
+
+
 class _Sink:
     """One output being written: a header, a part per transcript, a footer."""
 
@@ -157,6 +175,11 @@ class _Sink:
     def add(self, result: tuple, sites: list) -> None:
         """Write one ``(transcript_id, tokens, probabilities)`` result and its ``sites``."""
         transcript_id, tokens, probs = result
+        if transcript_id.startswith("#") and self.fmt in ("tsv", "bed", "positions"):
+            # table and BED readers (bedtools, pandas' comment="#") skip lines that start with '#': written as
+            # GFF3 writes it, percent-encoded
+            transcript_id = "%23" + transcript_id[1:]
+            sites = [site._replace(transcript_id=transcript_id) for site in sites]
         if self.fmt == "npy":
             self.rows.append((f">{transcript_id}", np.asarray(tokens, dtype=np.int64),
                               np.asarray(probs, dtype=np.float32)))

@@ -138,15 +138,28 @@ def _features(record: OrfRecord, cds_has_stop: bool) -> list[tuple[str, int, int
     pieces = _stranded(record.pieces, strand)
     rows = [("exon", a, b, ".") for a, b in pieces]
     coding = 3 * s.orf_length_aa + (3 if cds_has_stop and s.stop_found else 0)
-    done = 0
-    for a, b in _cut(pieces, strand, 0, coding):
-        rows.append(("CDS", a, b, str((-done) % 3)))
-        done += b - a + 1
+    rows += _phased("CDS", _cut(pieces, strand, 0, coding))
     if s.orf_length_aa:
-        rows += [("start_codon", a, b, "0") for a, b in _cut(pieces, strand, 0, 3)]
+        rows += _phased("start_codon", _cut(pieces, strand, 0, 3))
     if s.stop_found:
-        rows += [("stop_codon", a, b, "0") for a, b in _cut(pieces, strand, 3 * s.orf_length_aa, 3)]
+        rows += _phased("stop_codon", _cut(pieces, strand, 3 * s.orf_length_aa, 3))
     return rows
+
+
+def _phased(kind: str, pieces: list) -> list[tuple[str, int, int, str]]:
+    """Rows of a coding feature split by introns, each with its frame: the bases before its first full codon
+    (a codon's second piece of 2 nt has frame 2)."""
+    rows, done = [], 0
+    for a, b in pieces:
+        rows.append((kind, a, b, str((-done) % 3)))
+        done += b - a + 1
+    return rows
+
+
+def _column_score(probability: float) -> str:
+    # four significant digits: gffread 0.12.7 overflows a buffer on transcript scores of 10 characters or more
+    # (gpertea/gffread#134); the probability attribute keeps six
+    return f"{probability:.4g}"
 
 
 def _span(record: OrfRecord) -> tuple[int, int]:
@@ -164,7 +177,7 @@ def gtf_lines(record: OrfRecord) -> str:
     attributes = " ".join(f'{key} "{value}";' for key, value in pairs)
     ids = " ".join(f'{key} "{value}";' for key, value in pairs[:2])
     low, high = _span(record)
-    lines = [[record.chrom, SOURCE, "transcript", low, high, f"{s.probability:.6g}", t.strand, ".", attributes]]
+    lines = [[record.chrom, SOURCE, "transcript", low, high, _column_score(s.probability), t.strand, ".", attributes]]
     for kind, a, b, phase in _features(record, cds_has_stop=False):
         lines.append([record.chrom, SOURCE, kind, a, b, ".", t.strand, phase, ids])
     return "".join("\t".join(map(str, line)) + "\n" for line in lines)
@@ -183,7 +196,7 @@ def gff3_lines(record: OrfRecord) -> str:
     attributes = ";".join(f"{key}={_gff_value(value)}" for key, value in pairs if value != "")
     seqid = quote(record.chrom, safe=_GFF_SEQID_SAFE)
     low, high = _span(record)
-    lines = [[seqid, SOURCE, "mRNA", low, high, f"{s.probability:.6g}", t.strand, ".", attributes]]
+    lines = [[seqid, SOURCE, "mRNA", low, high, _column_score(s.probability), t.strand, ".", attributes]]
     parent = f"Parent={_gff_value(record.name)}"
     for kind, a, b, phase in _features(record, cds_has_stop=True):
         extra = f"ID={_gff_value(record.name)}.cds;" if kind == "CDS" else ""
