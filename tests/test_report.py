@@ -138,6 +138,27 @@ def test_multiqc_counts_written_in_full():
     assert row == "s\t1097011\t3\t0.123457"
 
 
+def test_multiqc_reads_the_counts_of_two_samples(tmp_path):
+    # the real MultiQC (its own environment: TIS_MULTIQC names its executable; .ci/run installs one)
+    multiqc = os.environ.get("TIS_MULTIQC") or shutil.which("multiqc")
+    if not multiqc:
+        pytest.skip("MultiQC is not installed (pip install multiqc, or TIS_MULTIQC=/path/to/multiqc)")
+    from tis_transformer.__main__ import main
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    assert main(["impute", str(FASTA), "-q", "-o", f"multiqc:{runs / 'sampleA_mqc.tsv'}"]) == 0
+    example = ROOT / "examples" / "example.fa"
+    assert main(["impute", str(example), "--alone", "-q", "-o", str(runs / "sampleB_mqc.tsv")]) == 0
+    subprocess.run([multiqc, str(runs), "-o", str(tmp_path / "out"), "--no-ansi"], check=True, capture_output=True)
+    table = (tmp_path / "out" / "multiqc_data" / "multiqc_tis_transformer_table.txt").read_text().splitlines()
+    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in table[1:]}
+    header = table[0].split("\t")[1:]
+    assert sorted(rows) == ["sampleA", "sampleB"]
+    assert dict(zip(header, rows["sampleA"]))["nucleotides"] == "1515"
+    assert dict(zip(header, rows["sampleB"]))["transcripts"] == "3"
+
+
 def test_multiqc_format_from_the_name():
     assert format_from_path("sample_mqc.tsv", None) == "multiqc"
     assert format_from_path("sample_MQC.txt", None) == "multiqc"
