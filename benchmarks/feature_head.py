@@ -130,14 +130,14 @@ def main(argv=None) -> int:
 
     sets = args.sets or list(FEATURE_SETS)
     results = []
-    print("| chrom | features | ROC AUC | PR AUC | ROC AUC (ATG) | PR AUC (ATG) | top-k | fit s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| chrom | features | ROC AUC | PR AUC | ROC AUC (ATG) | PR AUC (ATG) | top-k | top-1 | fit s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for chrom in args.chromosomes:
         for feature_set in sets:
             for r in run_one(chrom, feature_set, args):
                 results.append(r)
                 print(f"| {chrom} | {r['feature_set']} | {r['roc_auc']:.5f} | {r['pr_auc']:.4f} "
-                      f"| {r['roc_auc_atg']:.4f} | {r['pr_auc_atg']:.4f} | {r['top_k']:.3f} | {r['fit_s']} |",
+                      f"| {r['roc_auc_atg']:.4f} | {r['pr_auc_atg']:.4f} | {r['top_k']:.3f} | {r['top_1']:.3f} | {r['fit_s']} |",
                       flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))

@@ -1,6 +1,6 @@
 """Genome mode at the scale of GRCh38: wall time and peak RSS of the reading pipeline.
 
-    python benchmarks/genome_scale.py --dir /work/tmp/genome-bench        # about 3.1 Gb + 1 GB on disk
+    python benchmarks/genome_scale.py --dir /work/tmp/genome-bench        # about 3.1 GB + 1.8 GB on disk
     python benchmarks/genome_scale.py --dir DIR --scale 0.05               # a quick look
 
 1. ``make``: a synthetic genome of GRCh38's shape (chr1-22, X, Y at their
@@ -14,8 +14,9 @@
    temporary transcript file, read that file back once (a prediction pass),
    and place each transcript's reference CDS (ORF typing).
 4. ``predict``: ``Predictor.predict`` (shipped model, isoforms left out) on
-   the first ``--sample`` transcripts, for nt/s; the full model on 250,000
-   transcripts takes hours on a laptop CPU and is extrapolated, not run.
+   the first ``--sample`` transcripts, for nt/s. Random sequence has few
+   long ORFs and scores faster than real transcripts; the full model on
+   250,000 transcripts is extrapolated (benchmarks/README.md), not run.
 
 Steps 2-4 each run in a fresh process under GNU time (``%M``: peak RSS,
 ``%e``: wall). Nothing is written into the repository.

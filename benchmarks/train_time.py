@@ -13,7 +13,7 @@ DATA_DIR (by default chr13: training on chr18, chr20, chr22). The produced
 model then predicts ``examples/example.fa`` and the test chromosome through
 ``impute``.
 
-Example (2 cores, about 15-20 minutes)::
+Example (2 cores: 3:21 wall on 2026-11-30, benchmarks/README.md)::
 
     OMP_NUM_THREADS=2 python benchmarks/train_time.py --json runs/train_time.json
 """
