@@ -461,3 +461,18 @@ def test_gtf_frames_of_codons_split_by_introns_agree_with_genometools(tmp_path):
     theirs = cds(converted.stdout.splitlines(), lambda a: re.search(r"transcript_id=([^;]+)", a).group(1))
     ours = cds(gff3.read_text().splitlines(), lambda a: re.search(r"Parent=([^;]+)", a).group(1))
     assert theirs and theirs == ours
+
+
+def test_a_transcript_id_starting_with_a_hash_is_encoded_in_tables(tmp_path, caplog):
+    # genome mode once crashed writing positions for such an id, and its TSV rows started with '#'
+    annotation = tmp_path / "hash.gtf"
+    annotation.write_text((DATA / "ensembl.gtf").read_text().replace('transcript_id "ENST00000382296"',
+                                                                       'transcript_id "#ENST00000382296"'))
+    tsv, positions = tmp_path / "o.tsv", tmp_path / "p.txt"
+    with caplog.at_level("WARNING", logger="tis_transformer"):
+        assert main(["impute", "--genome", str(GENOME), "--annotation", str(annotation), "--top_k", "2", "-q",
+                     "-o", str(tsv), "-o", f"positions:{positions}"]) == 0
+    assert "(#ENST00000382296 as %23ENST00000382296)" in caplog.text
+    rows = [line for line in tsv.read_text().splitlines() if not line.startswith("#")]
+    assert sum(line.startswith("%23ENST00000382296\t") for line in rows) == 2
+    assert any(line.startswith("%23ENST00000382296\t") for line in positions.read_text().splitlines())

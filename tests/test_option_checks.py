@@ -80,3 +80,14 @@ def test_checkpoints_that_cannot_be_resumed_or_transferred(capsys, small_split, 
     assert "a TIS model's (train) checkpoint cannot resume pretrain" in refused(
         capsys, small_split, tmp_path, "--resume", tis, task="pretrain")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_transfer_may_change_what_does_not_shape_the_weights(tmp_path):
+    # the attention window and the local heads may change for fine-tuning; the weights' shapes may not
+    from tis_transformer.predictor.read import InputError
+    from tis_transformer.training.option_checks import check_transfer
+
+    mlm = _checkpoint(MLMModel(TINY), tmp_path / "mlm.ckpt")
+    check_transfer(mlm, {**TINY, "local_window_size": 64, "local_attn_heads": 2, "generalized_attention": False})
+    with pytest.raises(InputError, match="its network has heads 2, this run asks 4"):
+        check_transfer(mlm, {**TINY, "heads": 4})

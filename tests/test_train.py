@@ -515,16 +515,21 @@ def test_a_resumed_run_still_weighs_the_first_runs_candidates(small_split, tmp_p
     first = json.loads(next(tmp_path.rglob("first/**/test_metrics.json")).read_text())
     last = next(tmp_path.rglob("first/**/last.ckpt"))
     assert main(base + ["--max_epochs", "2", "--name", "resumed", "--resume", str(last)]) == 0
-    resumed = json.loads(next(tmp_path.rglob("resumed/**/test_metrics.json")).read_text())
-    assert resumed["val_pr_auc"]["prefit"] == first["val_pr_auc"]["prefit"] is not None
-    assert resumed["val_pr_auc"]["best_trained"] >= first["val_pr_auc"]["best_trained"]
-    scores = {"prefit": resumed["val_pr_auc"]["prefit"], "trained": resumed["val_pr_auc"]["best_trained"]}
-    chosen = Path(resumed["checkpoint"])
-    assert chosen.is_file()
-    if scores["trained"] > scores["prefit"]:
-        assert chosen.name.startswith("best-")
-    else:
-        assert chosen == last.parent / "prefit.ckpt"
+    # and a resume of the resumed run: a chain keeps every earlier run's candidates
+    again = next(tmp_path.rglob("resumed/**/last.ckpt"))
+    assert main(base + ["--max_epochs", "3", "--name", "again", "--resume", str(again)]) == 0
+    for name, before in (("resumed", first), ("again", None)):
+        resumed = json.loads(next(tmp_path.rglob(f"{name}/**/test_metrics.json")).read_text())
+        before = before or json.loads(next(tmp_path.rglob("resumed/**/test_metrics.json")).read_text())
+        assert resumed["val_pr_auc"]["prefit"] == first["val_pr_auc"]["prefit"] is not None
+        assert resumed["val_pr_auc"]["best_trained"] >= before["val_pr_auc"]["best_trained"]
+        scores = {"prefit": resumed["val_pr_auc"]["prefit"], "trained": resumed["val_pr_auc"]["best_trained"]}
+        chosen = Path(resumed["checkpoint"])
+        assert chosen.is_file()
+        if scores["trained"] > scores["prefit"]:
+            assert chosen.name.startswith("best-")
+        else:
+            assert chosen == last.parent / "prefit.ckpt"
 
 
 def test_ctrl_c_while_training_ends_as_everywhere_else(small_split, tmp_path, capsys, monkeypatch):

@@ -148,19 +148,21 @@ def _earlier_candidates(resume: str) -> tuple:
     """``((path, score) or None, prefit path, prefit score or None)`` of the run a ``--resume`` checkpoint ends.
 
     Lightning forgets the best score when a resumed run writes to a new folder, and the prefitted model was
-    scored only by the first run: both are read back from the checkpoint, their files from its folder.
+    scored only by the first run: both are read back from the checkpoint (which also carries the best of the
+    runs before it, for chains of resumes), their files from where it records them or from its folder.
     """
     saved = read_checkpoint(resume, "resume")
     folder = Path(resume).parent
-    best = None
+    found = [tuple(saved["earlier_best"])] if saved.get("earlier_best") else []  # of the runs before that one
     for key, state in (saved.get("callbacks") or {}).items():
         if key.startswith("ModelCheckpoint") and state.get("monitor") == "val_pr_auc" \
                 and state.get("best_model_score") is not None:
             path = Path(state.get("best_model_path") or "")
-            path = path if path.is_file() else folder / path.name
-            if path.is_file():
-                best = (str(path), float(state["best_model_score"]))
-    prefit_path = folder / "prefit.ckpt"
+            found.append((str(path if path.is_file() else folder / path.name), float(state["best_model_score"])))
+    found = [(str(Path(path).resolve()), float(score)) for path, score in found if Path(path).is_file()]
+    best = max(found, key=lambda candidate: candidate[1]) if found else None
+    recorded = saved.get("prefit_checkpoint")
+    prefit_path = Path(recorded) if recorded and Path(recorded).is_file() else folder / "prefit.ckpt"
     score = saved.get("prefit_val_pr_auc")
     return best, prefit_path, (float(score) if score is not None and prefit_path.is_file() else None)
 
@@ -262,9 +264,15 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
         # the starting point is a candidate model of its own: score and keep it
         scored = _interruptible(trainer, trainer.validate, model, datamodule=data, verbose=False)
         prefit_score = float(scored[0]["val_pr_auc"]) if scored and "val_pr_auc" in scored[0] else None
-        model.prefit_score = prefit_score
+        model.prefit_score, model.prefit_path = prefit_score, str(prefit_path.resolve())
         trainer.save_checkpoint(prefit_path)
         print(f"prefit model: {json.dumps(scored[0] if scored else {}, default=float)}", file=sys.stderr, flush=True)
+    earlier = None
+    if task == "train" and args.resume:
+        # the runs resumed from keep their candidates: their best checkpoint and the prefitted model
+        earlier, prefit_path, prefit_score = _earlier_candidates(args.resume)
+        model.earlier_best, model.prefit_score = earlier, prefit_score
+        model.prefit_path = str(prefit_path.resolve()) if prefit_score is not None else None
     fit_started = time.time()
     if args.max_epochs != 0:
         progress.stage("Performer")
@@ -272,11 +280,8 @@ def _train(args, task: str, data: TranscriptData, progress: RunProgress, output:
     wall = time.time() - fit_started
     ckpt = checkpoint.best_model_path or latest.best_model_path
     trained_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
-    if task == "train" and args.resume:
-        # the run resumed from keeps its candidates: its best checkpoint and the prefitted model it started from
-        earlier, prefit_path, prefit_score = _earlier_candidates(args.resume)
-        if earlier and (trained_score is None or earlier[1] > trained_score):
-            ckpt, trained_score = earlier
+    if earlier and (trained_score is None or earlier[1] > trained_score):
+        ckpt, trained_score = earlier
     if prefit_score is not None and (trained_score is None or not trained_score > prefit_score):
         ckpt = str(prefit_path)  # the Performer did not validate higher than the model it started from
     results = []

@@ -68,11 +68,11 @@ def resolve_model(model: str | None) -> Path:
 def paired_files(path: str | Path) -> list:
     """The files an ONNX model at ``path`` is made of or paired with (see ``runner.Predictor.files``)."""
     path = Path(path)
-    stem = path.name[:-len(".onnx")] if path.name.endswith(".onnx") else path.name
+    stem = path.stem  # as the predictor finds them: path.with_suffix(".alone.onnx") and so on
     pair = stem[:-len(".alone")] if stem.endswith(".alone") else stem  # a model and its alone variant
     names = [path.name] + [name for name in (pair + ".onnx", pair + ".json", pair + ".alone.onnx",
                                              pair + ".alone.json", stem + ".json") if name != path.name]
     names += [stem + ".summary.onnx", stem + ".step.onnx"]
-    files = [path.parent / name for name in names]
+    files = [path.parent / name for name in dict.fromkeys(names)]
     files += sorted(path.parent.glob(f"{glob.escape(stem)}.window*.onnx"))
     return files

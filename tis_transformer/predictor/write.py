@@ -96,7 +96,7 @@ def write_outputs(
     chosen = [(path, format_from_path(path, fmt)) for path, fmt in targets]
     tables = sorted({fmt for _, fmt in chosen} & {"tsv", "bed", "positions"})
     if tables:
-        results = _saying_hashed_ids(results, tables)
+        results = saying_hashed_ids(results, tables)
     return write_streams(chosen, lambda handle, path, fmt: _Sink(handle, fmt, threshold, top_k, header or {}, path),
                          results, lambda result: site_table(*result, threshold=threshold, top_k=top_k),
                          lambda result: len(result[1]))
@@ -138,14 +138,21 @@ def write_streams(targets: list, make_sink: Callable, results: Iterable, sites_o
     return counts
 
 
-def _saying_hashed_ids(results: Iterable, formats: list) -> Iterator:
-    """The results, with one warning at the first id that tables and BED write percent-encoded."""
+def table_id(transcript_id: str) -> str:
+    """An id as a table or BED line starts with it: a leading '#' percent-encoded, as GFF3 writes it, since readers
+    (bedtools, pandas' ``comment="#"``) skip lines that start with '#'."""
+    return "%23" + transcript_id[1:] if transcript_id.startswith("#") else transcript_id
+
+
+def saying_hashed_ids(results: Iterable, formats: list, id_of: Callable = lambda result: result[0]) -> Iterator:
+    """The results, with one warning at the first id that ``formats`` write percent-encoded (``table_id``)."""
     said = False
     for result in results:
-        if not said and result[0].startswith("#"):
+        transcript_id = id_of(result)
+        if not said and transcript_id.startswith("#"):
             log.warning("ids that start with '#' are written with %%23 for it in %s outputs (%s as %s): their "
-                        "readers take lines that start with '#' for comments", ", ".join(formats), result[0],
-                        "%23" + result[0][1:])
+                        "readers take lines that start with '#' for comments", ", ".join(formats), transcript_id,
+                        table_id(transcript_id))
             said = True
         yield result
 
@@ -176,10 +183,9 @@ class _Sink:
         """Write one ``(transcript_id, tokens, probabilities)`` result and its ``sites``."""
         transcript_id, tokens, probs = result
         if transcript_id.startswith("#") and self.fmt in ("tsv", "bed", "positions"):
-            # table and BED readers (bedtools, pandas' comment="#") skip lines that start with '#': written as
-            # GFF3 writes it, percent-encoded
-            transcript_id = "%23" + transcript_id[1:]
-            sites = [site._replace(transcript_id=transcript_id) for site in sites]
+            transcript_id = table_id(transcript_id)
+            if self.fmt != "positions":  # genome mode hands its positions output ORF records, written elsewhere
+                sites = [site._replace(transcript_id=transcript_id) for site in sites]
         if self.fmt == "npy":
             self.rows.append((f">{transcript_id}", np.asarray(tokens, dtype=np.int64),
                               np.asarray(probs, dtype=np.float32)))

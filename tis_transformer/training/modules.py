@@ -76,9 +76,12 @@ class TISModel(_Base):
         super().__init__(network, lr, decay_rate)
         self.save_hyperparameters()
         self._collected: list = []
-        # validation PR AUC of the prefitted model this run started from, carried by every checkpoint so that a
-        # resumed run still weighs that model against the ones it trains
+        # the candidates a resumed run must still weigh against the ones it trains, carried by every checkpoint
+        # (Lightning forgets the best one when a resumed run writes to a new folder): the prefitted model this
+        # run started from, and the best checkpoint of the runs before the current one
         self.prefit_score: float | None = None
+        self.prefit_path: str | None = None
+        self.earlier_best: tuple | None = None
         if freeze_feature_head and self.network.feature_head is not None:
             # fitted on every training row by prefit_feature_head; the rest of the network learns on top of it
             self.network.feature_head.requires_grad_(False)
@@ -113,9 +116,15 @@ class TISModel(_Base):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.prefit_score is not None:
             checkpoint["prefit_val_pr_auc"] = self.prefit_score
+            checkpoint["prefit_checkpoint"] = self.prefit_path
+        if self.earlier_best is not None:
+            checkpoint["earlier_best"] = list(self.earlier_best)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.prefit_score = checkpoint.get("prefit_val_pr_auc")
+        # a resumed run has set these from the checkpoint already (train.py): keep them
+        if self.prefit_score is None:
+            self.prefit_score = checkpoint.get("prefit_val_pr_auc")
+            self.prefit_path = checkpoint.get("prefit_checkpoint")
         # the trees' size is known only now: size their buffers for load_state_dict
         state = checkpoint.get("state_dict", {})
         if self.network.config.tree_blend:

@@ -104,10 +104,10 @@ def check_transfer(path: str, network: dict) -> None:
     saved = read_checkpoint(path, "transfer_checkpoint").get("hyper_parameters", {}).get("network")
     if not isinstance(saved, dict):
         return  # no record to compare: the weights' shapes are compared when they are loaded
-    # the feature head, features and trees are this run's own: only the transformer's shape must agree
-    for key in _ARCHITECTURE:
-        if key not in ("n_features", "feature_head", "tree_blend") and key in network and key in saved \
-                and saved[key] != network[key]:
+    # only what sets the transformer's weight shapes must agree: the feature head, features and trees are this
+    # run's own, and the attention window, the local heads and the kernel may change for fine-tuning
+    for key in ("dim", "depth", "heads", "dim_head", "nb_features", "ff_glu", "reversible"):
+        if key in network and key in saved and saved[key] != network[key]:
             raise InputError(f"--transfer_checkpoint {path}: its network has {key} {saved[key]}, this run asks "
                              f"{network[key]}; train with the architecture options it was trained with")
 

@@ -20,7 +20,7 @@ from tis_transformer.predictor.genome.orf_types import classify
 from tis_transformer.predictor.orfs import TABLE_COLUMNS, Site, site_table
 from tis_transformer.predictor.output_files import header_lines
 from tis_transformer.predictor.write import (_GFF_SEQID_SAFE, _GFF_VALUE_SAFE, SOURCE, OutputError, _Sink,
-                                             format_from_path, write_streams)
+                                             format_from_path, saying_hashed_ids, table_id, write_streams)
 
 __all__ = ["GENOME_COLUMNS", "GENOME_FORMATS", "OrfRecord", "orf_records", "write_genome_outputs"]
 
@@ -84,7 +84,7 @@ def _text(value) -> str:
 
 def tsv_line(record: OrfRecord) -> str:
     s, t = record.site, record.transcript
-    values = [s.transcript_id, s.position, f"{s.probability:.6g}", s.start_codon, s.orf_end, s.orf_length_nt,
+    values = [table_id(s.transcript_id), s.position, f"{s.probability:.6g}", s.start_codon, s.orf_end, s.orf_length_nt,
               s.orf_length_aa, "true" if s.stop_found else "false", s.protein, record.chrom, t.strand,
               record.tis_coordinate, record.stop_coordinate, t.gene_id, t.gene_name, t.biotype, record.orf_type,
               record.cds_position, record.cds_coordinate]
@@ -250,6 +250,9 @@ def write_genome_outputs(targets: list, results: Iterable[Scored], threshold: fl
     ``header``: comment lines at the top of each table, as in transcript mode. Returns the counts of
     transcripts, nucleotides, reported ORFs and transcripts with one.
     """
+    tables = sorted({fmt for _, fmt in targets} & {"tsv", "positions"})  # BED and GTF lines start with the chrom
+    if tables:
+        results = saying_hashed_ids(results, tables, lambda scored: scored.transcript.transcript_id)
     return write_streams(targets, lambda handle, path, fmt: _GenomeSink(handle, fmt, threshold, top_k, header or {}),
                          results, lambda scored: orf_records(scored, threshold, top_k),
                          lambda scored: len(scored.tokens))
