@@ -28,11 +28,15 @@ def one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+# what train, evaluate and crossval read from a folder of per-chromosome data files
+DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
+
+
 def data_name(path: str | Path) -> str:
-    """A data file's name without its format suffix (``.npz``, ``.npy``, ``.npy.gz``): what tables and model cards
-    call it. Only that suffix goes: ``hs.chr1.npz`` and ``mm.chr1.npz`` stay two names."""
+    """A data file's name without its format suffix (``DATA_SUFFIXES``): what tables and model cards call it.
+    Only that suffix goes: ``hs.chr1.npz`` and ``mm.chr1.npz`` stay two names."""
     name = Path(path).name
-    for suffix in (".npy.gz", ".npz", ".npy"):
+    for suffix in DATA_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[:-len(suffix)]
     return name

@@ -10,6 +10,7 @@ import torch
 
 from tis_transformer.predictor.batch import length_batches
 from tis_transformer.predictor.features import FeatureTables
+from tis_transformer.predictor.input_files import DATA_SUFFIXES
 from tis_transformer.predictor.isoforms import IsoformIndex
 from tis_transformer.predictor.model_inputs import ModelInputs
 from tis_transformer.predictor.read import InputError
@@ -17,8 +18,6 @@ from tis_transformer.predictor.tokens import PAD
 from tis_transformer.predictor.trees import TreeScorer
 from tis_transformer.training.datasets import check_distinct_names, concatenate, Dataset, load_dataset
 from tis_transformer.training.feature_tables import fit_feature_tables
-
-DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
 
 
 class BatchedTranscripts(torch.utils.data.Dataset):

@@ -32,6 +32,7 @@ import numpy as np
 from tis_transformer.predictor.genome.annotation import Transcript, read_annotation
 from tis_transformer.predictor.genome.pipeline import of_biotypes, spliced_transcripts
 from tis_transformer.predictor.genome.sequences import genome_to_transcript
+from tis_transformer.predictor.input_files import DATA_SUFFIXES
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.datasets import Dataset, from_arrays, save_dataset
 
@@ -39,8 +40,6 @@ __all__ = ["Written", "cds_start", "chromosome_datasets", "write_genome_datasets
 
 log = logging.getLogger("tis_transformer")
 
-# what train reads from a folder (training/data.py DATA_SUFFIXES; not imported: that module imports torch)
-_DATA_SUFFIXES = (".npz", ".npy.gz", ".npy")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -171,7 +170,7 @@ def _check_out_dir(out_dir: Path) -> None:
         return
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise InputError(f"{out_dir}: not writable")
-    present = sorted(p.name for p in out_dir.iterdir() if p.name.endswith(_DATA_SUFFIXES))
+    present = sorted(p.name for p in out_dir.iterdir() if p.name.endswith(DATA_SUFFIXES))
     if present:
         raise InputError(f"{out_dir}: already holds dataset files ({', '.join(present[:3])}"
                          f"{', ...' if len(present) > 3 else ''}); train would read them beside the new ones: "
