@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 
+from tis_transformer.predictor.codons import IS_START, codon_codes
 from tis_transformer.predictor.output_files import check_outputs
 from tis_transformer.predictor.read import InputError
 from tis_transformer.training.datasets import read_fasta, read_original, save_dataset
@@ -73,24 +74,24 @@ def run_genome(args) -> int:
 
 
 def _start_like(dataset, shift: int) -> int:
-    """How many TISs, moved by ``shift`` nt, lie at ATG or a near-cognate codon (one letter from ATG)."""
+    """How many TISs, moved by ``shift`` nt, lie at ATG or a near-cognate codon (the sites table's ``IS_START``)."""
     starts = dataset.tis + shift
     # the codon must lie within the transcript the TIS is in
     which = np.searchsorted(dataset.offsets, dataset.tis, side="right") - 1
     inside = (starts >= dataset.offsets[which]) & (starts + 3 <= dataset.offsets[which + 1])
     codons = dataset.tokens[starts[inside, None] + np.arange(3)]
-    return int(((codons == np.array([0, 1, 3])).sum(axis=1) >= 2).sum())  # A=0 T=1 G=3
+    return int(IS_START[codon_codes(codons.ravel())[::3]].sum())
 
 
 def check_start_codons(dataset, source: str, least: int = 10) -> None:
     """Refuse labels that are mostly off start codons: a TIS table off by a few nucleotides (0-based, or the
     CDS's last nucleotide) would otherwise train a model on noise without a word."""
     n = dataset.tis.size
-    if n < least or _start_like(dataset, 0) >= n / 2:
+    at_starts = _start_like(dataset, 0) if n >= least else n
+    if at_starts >= n / 2:
         return
     found = {shift: _start_like(dataset, shift) for shift in range(-3, 4) if shift}
     best = max(found, key=found.get)
     hint = (f"; moved by {best:+d} nt, {found[best]} would: are the positions 1-based, on the first nucleotide "
             "of the start codon?" if found[best] >= n / 2 else "")
-    raise InputError(f"{source}: only {_start_like(dataset, 0)} of {n} TISs lie at ATG or a codon one letter from "
-                     f"it{hint}")
+    raise InputError(f"{source}: only {at_starts} of {n} TISs lie at ATG or a codon one letter from it{hint}")
