@@ -182,10 +182,6 @@ class _Sink:
     def add(self, result: tuple, sites: list) -> None:
         """Write one ``(transcript_id, tokens, probabilities)`` result and its ``sites``."""
         transcript_id, tokens, probs = result
-        if transcript_id.startswith("#") and self.fmt in ("tsv", "bed", "positions"):
-            transcript_id = table_id(transcript_id)
-            if self.fmt != "positions":  # genome mode hands its positions output ORF records, written elsewhere
-                sites = [site._replace(transcript_id=transcript_id) for site in sites]
         if self.fmt == "npy":
             self.rows.append((f">{transcript_id}", np.asarray(tokens, dtype=np.int64),
                               np.asarray(probs, dtype=np.float32)))
@@ -216,7 +212,7 @@ def _positions_block(transcript_id: str, tokens: np.ndarray, probs: np.ndarray) 
     letters = np.array(list(NUCLEOTIDES))[np.asarray(tokens, dtype=np.int64)]
     positions = np.arange(1, len(tokens) + 1).astype(str)
     values = np.char.mod("%.6g", np.asarray(probs, dtype=np.float64))
-    prefix = transcript_id + "\t"
+    prefix = table_id(transcript_id) + "\t"
     return "".join(prefix + p + "\t" + n + "\t" + v + "\n" for p, n, v in zip(positions, letters, values))
 
 
@@ -249,7 +245,7 @@ def _site_name(site: Site) -> str:
 
 def _tsv_line(site: Site, length: int) -> str:
     values = [
-        site.transcript_id,
+        table_id(site.transcript_id),
         str(site.position),
         _probability(site.probability),
         site.start_codon,
@@ -291,10 +287,10 @@ def _bed_line(site: Site, length: int) -> str:
     score = int(round(min(max(site.probability, 0.0), 1.0) * 1000))
     start, end = site.position - 1, _feature_end(site, length)
     columns = [
-        site.transcript_id,
+        table_id(site.transcript_id),
         str(start),
         str(end),
-        _site_name(site),
+        table_id(_site_name(site)),
         str(score),
         "+",
         str(start),
