@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from pathlib import Path
@@ -132,9 +131,10 @@ def _check_json_output(path: str, model: str, data: list) -> None:
     from tis_transformer.predictor.registry import paired_files, resolve_model
 
     check_outputs([(path, "json")], inputs=[model, *data])
-    if not str(model).endswith(".ckpt"):
-        resolved = None
-        with contextlib.suppress(InputError):  # a model that is not found is refused when it is opened
-            resolved = resolve_model(model)
-        if resolved is not None:
-            refuse_writing_model_files([(path, "json")], paired_files(resolved))
+    if str(model).endswith(".ckpt"):
+        return
+    try:
+        resolved = resolve_model(model)
+    except InputError:  # a model that is not found is refused when it is opened
+        return
+    refuse_writing_model_files([(path, "json")], paired_files(resolved))
